@@ -1,0 +1,1 @@
+"""cnnlab: reproducible CNN image-classification experiments as a DVC pipeline."""

@@ -1,0 +1,204 @@
+"""Test-set evaluation: metrics, confusion data and per-image predictions.
+
+A model may have more outputs than the dataset has classes (a tutorial head such as
+Dense(20, sigmoid) for 10 classes): predictions are the argmax over every output, an
+output index >= num_classes counts as wrong and is named `output_<i>`, and per-class
+metrics cover the real classes only.
+"""
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (accuracy_score, confusion_matrix, precision_recall_fscore_support,
+                             top_k_accuracy_score)
+
+from cnnlab.errors import DataError
+from cnnlab.fileio import atomic_path, read_json, require, write_json, write_text
+
+PREPARE = "dvc repro prepare"
+PREDICT_BATCH_SIZE = 256
+TOP_K = 5
+
+
+def train_command(variant):
+    return f"dvc repro train@{variant}"
+
+
+def evaluate_command(variant):
+    return f"dvc repro evaluate@{variant}"
+
+
+def model_dir(root, variant):
+    return Path(root) / "models" / variant
+
+
+def eval_dir(root, variant):
+    return Path(root) / "eval" / variant
+
+
+def metrics_path(root, variant):
+    return Path(root) / "metrics" / f"{variant}.json"
+
+
+def load_json(path, command):
+    try:
+        return read_json(require(path, command))
+    except ValueError as error:
+        raise DataError(f"{path}: not valid JSON ({error})") from None
+
+
+def load_split(root, split="test"):
+    """(x, y, card) of a prepared split: raw uint8 images and int labels, plus the dataset card."""
+    prepared = Path(root) / "data" / "prepared"
+    path = require(prepared / f"{split}.npz", PREPARE)
+    try:
+        with np.load(path) as arrays:
+            x, y = arrays["x"], arrays["y"]
+    except (KeyError, ValueError, OSError) as error:
+        raise DataError(f"{path}: unreadable prepared split, needs arrays x and y ({error}); rerun `{PREPARE}`") from None
+    if len(x) == 0:
+        raise DataError(f"{path}: has no images; check data.max_test / the dataset source")
+    return x, y.astype(np.int64), load_json(prepared / "card.json", PREPARE)
+
+
+def load_model(path, command):
+    """A saved inference model; `command` is what produces it (named when it is missing)."""
+    path = require(path, command)
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # keras raises many types for a corrupt or foreign file
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(f"{path}: cannot load the model ({first_line})") from None
+
+
+def output_names(classes, width):
+    """Names of the model's outputs: the class names, then `output_<i>` for any extra outputs."""
+    if width < len(classes):
+        raise DataError(f"the model has {width} outputs but the dataset has {len(classes)} classes")
+    return list(classes) + [f"output_{i}" for i in range(len(classes), width)]
+
+
+def check_input_shape(model, images, source):
+    expected = tuple(model.input_shape[1:])
+    if tuple(images.shape[1:]) != expected:
+        raise DataError(f"{source}: images are {tuple(images.shape[1:])} but the model expects {expected}; "
+                        f"retrain after changing data.image_size or data.channels")
+
+
+def predict_probabilities(model, images, batch_size=PREDICT_BATCH_SIZE, tta=False):
+    """Model outputs (float32, N x outputs) for raw 0-255 images, one batch at a time.
+
+    With `tta`, each image's outputs are averaged with those of its horizontal mirror.
+    """
+    batches = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size].astype(np.float32)
+        outputs = model.predict_on_batch(batch)
+        if tta:
+            outputs = (outputs + model.predict_on_batch(batch[:, :, ::-1, :])) / 2
+        batches.append(np.asarray(outputs, dtype=np.float32))
+    return np.concatenate(batches)
+
+
+def crossentropy(labels, probabilities):
+    """Mean sparse categorical crossentropy, as Keras computes it.
+
+    The outputs are renormalized to sum to 1 first: for a softmax head this changes
+    nothing, for a head such as Dense(20, sigmoid) it turns the outputs into a distribution.
+    """
+    distribution = probabilities / probabilities.sum(axis=1, keepdims=True)
+    losses = keras.losses.sparse_categorical_crossentropy(labels, distribution)
+    return float(np.mean(keras.ops.convert_to_numpy(losses)))
+
+
+def compute_metrics(labels, probabilities, classes):
+    """Accuracy, loss, top-5 (more than 5 classes), per-class and macro precision/recall/F1."""
+    predicted = probabilities.argmax(axis=1)
+    real = np.arange(len(classes))
+    metrics = {
+        "test_accuracy": float(accuracy_score(labels, predicted)),
+        "test_loss": crossentropy(labels, probabilities),
+    }
+    if len(classes) > TOP_K:
+        metrics["test_top5_accuracy"] = float(top_k_accuracy_score(
+            labels, probabilities, k=TOP_K, labels=np.arange(probabilities.shape[1])))
+    macro = precision_recall_fscore_support(labels, predicted, labels=real, average="macro", zero_division=0)
+    metrics.update(macro_precision=float(macro[0]), macro_recall=float(macro[1]), macro_f1=float(macro[2]))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predicted, labels=real, zero_division=0)
+    metrics["per_class"] = {
+        name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for name, p, r, f, s in zip(classes, precision, recall, f1, support)
+    }
+    return metrics
+
+
+def training_metrics(directory, variant):
+    """Size and training facts of a trained variant (summary.json, training.json, history.json)."""
+    command = train_command(variant)
+    summary = load_json(Path(directory) / "summary.json", command)
+    training = load_json(Path(directory) / "training.json", command)
+    history = load_json(Path(directory) / "history.json", command)
+    val_accuracy = history.get("val_accuracy")
+    return {
+        "params": summary.get("total_params"),
+        "train_seconds": training.get("train_seconds"),
+        "epochs_run": training.get("epochs_run"),
+        "best_epoch": training.get("best_epoch"),
+        "images_per_second": training.get("images_per_second"),
+        "val_accuracy": max(val_accuracy) if val_accuracy else None,
+    }
+
+
+def predictions_frame(labels, probabilities, names):
+    """One row per test image: index, actual and predicted names, probability of the prediction."""
+    predicted = probabilities.argmax(axis=1)
+    names = np.asarray(names, dtype=object)
+    return pd.DataFrame({
+        "index": np.arange(len(labels)),
+        "actual": names[labels],
+        "predicted": names[predicted],
+        "probability": probabilities[np.arange(len(labels)), predicted],
+    })
+
+
+def confusion_frame(labels, probabilities, names, num_classes):
+    """Counts, rows = actual class, columns = predicted output.
+
+    Columns are the classes plus every extra output (`output_<i>`) that was predicted at
+    least once; extra outputs never predicted are left out.
+    """
+    matrix = confusion_matrix(labels, probabilities.argmax(axis=1), labels=np.arange(len(names)))
+    matrix = matrix[:num_classes]
+    used = [i for i in range(num_classes, len(names)) if matrix[:, i].any()]
+    columns = list(range(num_classes)) + used
+    return pd.DataFrame(matrix[:, columns], index=pd.Index(names[:num_classes], name="actual"),
+                        columns=[names[i] for i in columns])
+
+
+def read_confusion(path, variant):
+    frame = pd.read_csv(require(path, evaluate_command(variant)), index_col=0)
+    return frame.astype(np.int64)
+
+
+def evaluate_variant(variant, root=".", tta=False, batch_size=PREDICT_BATCH_SIZE):
+    """Evaluate models/<variant>/ on the test split; write metrics/<variant>.json and eval/<variant>/."""
+    images, labels, card = load_split(root, "test")
+    directory = model_dir(root, variant)
+    model = load_model(directory / "model.keras", train_command(variant))
+    check_input_shape(model, images, Path(root) / "data" / "prepared" / "test.npz")
+    probabilities = predict_probabilities(model, images, batch_size, tta)
+    names = output_names(card["classes"], probabilities.shape[1])
+
+    metrics = compute_metrics(labels, probabilities, card["classes"])
+    metrics.update(training_metrics(directory, variant))
+    with atomic_path(eval_dir(root, variant)) as tmp:
+        tmp.mkdir()
+        np.save(tmp / "probabilities.npy", probabilities)
+        write_text(tmp / "predictions.csv", predictions_frame(labels, probabilities, names)
+                   .to_csv(index=False, float_format="%.6f"))
+        write_text(tmp / "confusion.csv", confusion_frame(labels, probabilities, names, card["num_classes"])
+                   .to_csv())
+    write_json(metrics_path(root, variant), metrics)
+    return metrics

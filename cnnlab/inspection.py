@@ -1,0 +1,227 @@
+"""What a trained model sees and gets wrong: filters, feature maps, sample predictions, mistakes.
+
+Images are the raw 0-255 test images from test.npz, drawn as they are.
+"""
+import math
+
+import keras
+import numpy as np
+from matplotlib.figure import Figure
+
+from cnnlab.plotting import mark_wrong, show_image
+
+CONV_TYPES = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D,
+              keras.layers.Conv2DTranspose)
+MAX_FILTERS = 64
+PAIR_EXAMPLES = 3
+PANEL_INCHES = 1.8
+
+
+def image_grid(count, columns, panel_inches=PANEL_INCHES, title_lines=2):
+    """A Figure with `count` axes in rows of `columns` (unused cells removed)."""
+    columns = max(1, min(columns, count))
+    rows = math.ceil(count / columns)
+    figure = Figure(figsize=(columns * panel_inches, rows * (panel_inches + 0.2 * title_lines) + 0.6))
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes[count:]:
+        figure.delaxes(ax)
+    return figure, list(axes[:count])
+
+
+def conv_layers(model):
+    """Every convolution layer, in model order, nested sub-models (keras.applications) included."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from conv_layers(layer)
+        elif isinstance(layer, CONV_TYPES):
+            yield layer
+
+
+# --- filters ---
+
+
+def first_conv2d(model):
+    layer = next((layer for layer in conv_layers(model) if isinstance(layer, keras.layers.Conv2D)), None)
+    if layer is None:
+        raise ValueError(f"model {model.name!r} has no Conv2D layer")
+    return layer
+
+
+def filter_images(kernel, limit=MAX_FILTERS):
+    """First-layer filters as images, each scaled to [0, 1] on its own.
+
+    kernel: (height, width, in_channels, filters). Three input channels are shown as RGB;
+    any other count as the grayscale mean over the input channels.
+    Returns (min(filters, limit), height, width, 3 or 1).
+    """
+    kernel = np.asarray(kernel, dtype=np.float32)[..., :limit]
+    if kernel.shape[2] != 3:
+        kernel = kernel.mean(axis=2, keepdims=True)
+    images = np.moveaxis(kernel, -1, 0)
+    low = images.min(axis=(1, 2, 3), keepdims=True)
+    spread = images.max(axis=(1, 2, 3), keepdims=True) - low
+    return (images - low) / np.where(spread > 0, spread, 1)
+
+
+def plot_filters(model, limit=MAX_FILTERS):
+    """Grid of the first Conv2D layer's filters (see `filter_images`)."""
+    layer = first_conv2d(model)
+    kernel = keras.ops.convert_to_numpy(layer.kernel)
+    images = filter_images(kernel, limit)
+    figure, axes = image_grid(len(images), columns=8, panel_inches=1.2, title_lines=1)
+    for number, (ax, image) in enumerate(zip(axes, images)):
+        show_image(ax, (image * 255).round())
+        ax.set_title(str(number), fontsize=8)
+    height, width, channels, filters = kernel.shape
+    shown = f"all {filters}" if filters <= limit else f"first {limit} of {filters}"
+    colours = "RGB" if channels == 3 else f"mean of {channels} input channel(s), grayscale"
+    figure.suptitle(f"{layer.name}: {shown} filters, {height}x{width}, {colours}")
+    return figure
+
+
+# --- feature maps ---
+
+
+def feature_maps(model, images):
+    """{layer name: activations (N x H x W x C)} of every convolution layer for raw 0-255 images.
+
+    A nested model's layers are named `<nested model>/<layer>` when their name is already taken.
+    """
+    maps = {}
+    _collect_feature_maps(model, np.asarray(images, dtype=np.float32), maps)
+    return maps
+
+
+def _collect_feature_maps(model, inputs, maps):
+    wanted = [layer for layer in model.layers if isinstance(layer, (keras.Model, *CONV_TYPES))]
+    if not wanted:
+        return
+    tensors = [_input_tensor_in_parent(layer) if isinstance(layer, keras.Model) else layer.output
+               for layer in wanted]
+    values = keras.Model(model.inputs, tensors).predict_on_batch(inputs)
+    for layer, value in zip(wanted, values):
+        if isinstance(layer, keras.Model):
+            _collect_feature_maps(layer, value, maps)
+        else:
+            name = layer.name if layer.name not in maps else f"{model.name}/{layer.name}"
+            maps[name] = np.asarray(value)
+
+
+def _input_tensor_in_parent(nested):
+    # `nested.input` is the nested model's own Input; the tensor feeding it in the parent
+    # graph is only reachable through its call node (Keras has no public accessor).
+    tensors = nested._inbound_nodes[0].input_tensors
+    return tensors[0] if len(tensors) == 1 else tensors
+
+
+def first_image_of_each_class(labels, num_classes, limit):
+    """Test indices of the first image of each class, for the first `limit` classes present."""
+    present = [c for c in range(num_classes) if np.any(labels == c)][:limit]
+    return [int(np.argmax(labels == c)) for c in present]
+
+
+def plot_feature_maps(name, maps, images, captions, channels=16):
+    """One row per image: the image, then its first `channels` feature maps of layer `name`."""
+    count, height, width, total = maps.shape
+    shown = min(channels, total)
+    figure = Figure(figsize=((shown + 1) * 1.3, count * 1.45 + 1.0))
+    axes = figure.subplots(count, shown + 1, squeeze=False)
+    for row in range(count):
+        show_image(axes[row, 0], images[row])
+        axes[row, 0].set_title(captions[row], fontsize=8)
+        for channel in range(shown):
+            ax = axes[row, channel + 1]
+            ax.imshow(maps[row, ..., channel], cmap="viridis", interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f"ch {channel}", fontsize=8)
+    which = f"all {total} channels" if shown == total else f"first {shown} of {total} channels"
+    figure.suptitle(f"{name}: output {height}x{width}x{total} ({which})")
+    return figure
+
+
+# --- predictions and mistakes ---
+
+
+def evenly_spaced(total, count):
+    """`count` indices spread evenly over range(total): deterministic and covers the whole split."""
+    return np.unique(np.linspace(0, total - 1, min(count, total)).round().astype(int))
+
+
+def prediction_title(actual, predicted, probability, names):
+    return f"true: {names[actual]}\npred: {names[predicted]} ({probability:.2f})"
+
+
+def plot_predictions(images, labels, probabilities, names, indices, title):
+    """Grid of test images titled with true class, predicted class and its probability;
+    wrong predictions framed and titled in red."""
+    figure, axes = image_grid(len(indices), columns=min(8, math.ceil(math.sqrt(len(indices)))))
+    predicted = probabilities.argmax(axis=1)
+    for ax, index in zip(axes, indices):
+        show_image(ax, images[index])
+        ax.set_title(f"#{index} " + prediction_title(labels[index], predicted[index],
+                                                       probabilities[index, predicted[index]], names), fontsize=9)
+        if predicted[index] != labels[index]:
+            mark_wrong(ax)
+    figure.suptitle(title)
+    return figure
+
+
+def wrong_predictions(labels, probabilities):
+    """Indices of the misclassified images, most confident (highest predicted probability) first."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = probabilities[wrong, predicted[wrong]]
+    return wrong[np.argsort(-confidence, kind="stable")]
+
+
+def empty_figure(message):
+    figure = Figure(figsize=(6, 2))
+    figure.text(0.5, 0.5, message, ha="center", va="center", fontsize=12)
+    return figure
+
+
+def plot_mistakes(images, labels, probabilities, names, limit):
+    """The `limit` most confidently wrong test images."""
+    wrong = wrong_predictions(labels, probabilities)
+    if len(wrong) == 0:
+        return empty_figure("No misclassified test images")
+    shown = wrong[:limit]
+    return plot_predictions(images, labels, probabilities, names, shown,
+                            f"The {len(shown)} most confident mistakes ({len(wrong)} wrong of {len(labels)})")
+
+
+def confused_pairs(confusion, limit):
+    """The `limit` class pairs most often mistaken for each other (either direction).
+
+    Returns [(class a, class b, a predicted as b, b predicted as a)], most errors first.
+    """
+    square = confusion.to_numpy()[:, :len(confusion)]
+    both_ways = np.triu(square + square.T, k=1)
+    rows, columns = np.unravel_index(np.argsort(-both_ways, axis=None, kind="stable"), both_ways.shape)
+    pairs = [(a, b) for a, b in zip(rows, columns) if both_ways[a, b] > 0][:limit]
+    return [(int(a), int(b), int(square[a, b]), int(square[b, a])) for a, b in pairs]
+
+
+def plot_confused_pairs(images, labels, probabilities, classes, pairs, examples=PAIR_EXAMPLES):
+    """One row per confused pair: up to `examples` images of a predicted as b, then of b as a."""
+    if not pairs:
+        return empty_figure("No confused class pairs: every test image is classified correctly")
+    predicted = probabilities.argmax(axis=1)
+    figure = Figure(figsize=(2 * examples * PANEL_INCHES, len(pairs) * (PANEL_INCHES + 0.5) + 0.6))
+    axes = figure.subplots(len(pairs), 2 * examples, squeeze=False)
+    for row, (a, b, a_as_b, b_as_a) in zip(axes, pairs):
+        for half, (actual, guess) in enumerate(((a, b), (b, a))):
+            indices = np.flatnonzero((labels == actual) & (predicted == guess))[:examples]
+            for ax, index in zip(row[half * examples:(half + 1) * examples], indices):
+                show_image(ax, images[index])
+                ax.set_title(f"#{index} {classes[actual]}\n→ {classes[guess]} "
+                             f"({probabilities[index, guess]:.2f})", fontsize=9)
+        for ax in row:
+            if not ax.images:
+                ax.set_axis_off()
+        row[0].text(-0.15, 0.5, f"{classes[a]} / {classes[b]}\n{a_as_b} + {b_as_a} errors",
+                    transform=row[0].transAxes, ha="right", va="center", fontsize=10)
+    figure.suptitle("Most confused class pairs (left: first class taken for the second; right: the reverse)")
+    return figure

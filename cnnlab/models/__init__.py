@@ -1,0 +1,109 @@
+"""Build a variant's Keras model: preprocessing (normalization, augmentation) + architecture.
+
+The model takes raw 0-255 pixels, so the saved inference model carries its own
+preprocessing and `predict` only has to resize images.
+"""
+import math
+
+import keras
+
+from cnnlab.models import families
+from cnnlab.models.layers import build_layers
+
+FAMILY_NAMES = ("layers", *families.FAMILIES)
+
+
+def validate_family_options(family, options, key):
+    return families.validate_family_options(family, options, key)
+
+
+def normalization_layer(card):
+    """Scale to [0, 1], or standardize with the training split's per-channel mean/std."""
+    if card["normalization"] == "standardize":
+        variance = [s * s for s in card["std"]]
+        return keras.layers.Normalization(mean=card["mean"], variance=variance, name="standardize")
+    return keras.layers.Rescaling(1.0 / 255, name="scale")
+
+
+def augmentation_layers(augmentation, image_size, seed):
+    """Keras preprocessing layers: active in training only, identity at inference."""
+    steps = []
+    if augmentation["crop_padding"]:
+        # pad-and-crop = a random shift of up to `crop_padding` pixels with zeros filling the
+        # gap; RandomTranslation does it in place (RandomCrop would not undo padding at inference)
+        height, width = image_size
+        pad = augmentation["crop_padding"]
+        steps.append(keras.layers.RandomTranslation(pad / height, pad / width, fill_mode="constant",
+                                                    interpolation="nearest", seed=seed, name="random_crop"))
+    if augmentation["horizontal_flip"]:
+        steps.append(keras.layers.RandomFlip("horizontal", seed=seed, name="random_flip"))
+    if augmentation["rotation"]:
+        steps.append(keras.layers.RandomRotation(augmentation["rotation"] / 360, fill_mode="nearest", seed=seed,
+                                                 name="random_rotation"))
+    if augmentation["width_shift"] or augmentation["height_shift"]:
+        steps.append(keras.layers.RandomTranslation(augmentation["height_shift"], augmentation["width_shift"],
+                                                    fill_mode="nearest", seed=seed, name="random_shift"))
+    if augmentation["zoom"]:
+        steps.append(keras.layers.RandomZoom(augmentation["zoom"], fill_mode="nearest", seed=seed, name="random_zoom"))
+    return steps
+
+
+def build_architecture(variant, inputs, num_classes, key):
+    """The variant's layers or family applied to `inputs`; a list of outputs, main head first."""
+    if variant["family"] == "layers":
+        return [build_layers(variant["layers"], inputs, num_classes, f"{key}.layers")]
+    return families.build_family(variant["family"], variant["options"], inputs, num_classes)
+
+
+def build_model(variant, card, key, seed=0):
+    """Return (training model, inference model); they share weights.
+
+    The training model has every output (auxiliary heads included); the inference model
+    only the main head.
+    """
+    raw = keras.Input(shape=tuple(card["shape"]), name="image")
+    x = normalization_layer(card)(raw)
+    for layer in augmentation_layers(variant["augmentation"], card["shape"][:2], seed):
+        x = layer(x)
+    outputs = build_architecture(variant, x, card["num_classes"], key)
+    training_model = keras.Model(raw, outputs if len(outputs) > 1 else outputs[0], name=key.split(".")[-1])
+    inference_model = keras.Model(raw, outputs[0], name=key.split(".")[-1])
+    return training_model, inference_model
+
+
+def loss_weights(variant, num_outputs):
+    if num_outputs == 1:
+        return None
+    return families.loss_weights(variant["family"], num_outputs)
+
+
+def layer_table(model):
+    """Layers with output shapes and parameter counts (nested models flattened)."""
+    rows = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            rows.extend(layer_table(layer))
+            continue
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        shape = layer.output.shape if hasattr(layer, "output") else None
+        rows.append({"name": layer.name, "type": type(layer).__name__,
+                     "output_shape": list(shape[1:]) if shape is not None else None,
+                     "params": int(layer.count_params()) if layer.built else 0})
+    return rows
+
+
+def count_flops(model):
+    """Forward-pass multiply-adds x2 per image of conv and dense layers (training costs about 3x)."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            total += count_flops(layer)
+        elif isinstance(layer, keras.layers.Conv2D):
+            out_h, out_w, out_c = layer.output.shape[1:]
+            kernel_h, kernel_w = layer.kernel_size
+            in_c = layer.input.shape[-1] // (layer.groups or 1)
+            total += 2 * out_h * out_w * out_c * kernel_h * kernel_w * in_c
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * math.prod(layer.kernel.shape)
+    return int(total)

@@ -1,0 +1,167 @@
+"""Charts from the numbers: training curves, confusion matrices, per-class scores, comparison.
+
+Every `plot_*` function returns a matplotlib Figure (built without pyplot, so no global
+state and no display needed); `save_figure` writes it atomically as a PNG.
+"""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from cnnlab.evaluation import evaluate_command, load_json, metrics_path, model_dir, train_command
+from cnnlab.fileio import atomic_path, write_text
+
+DPI = 100
+WRONG_COLOR = "tab:red"
+ANNOTATE_MAX_COLUMNS = 30
+
+
+def save_figure(figure, path):
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
+    return Path(path)
+
+
+def show_image(ax, image):
+    """Draw a raw 0-255 image in its own colours (grayscale with a gray colormap), no ticks."""
+    if image.shape[-1] == 1:
+        ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    else:
+        ax.imshow(image.astype(np.uint8), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def mark_wrong(ax):
+    for spine in ax.spines.values():
+        spine.set_color(WRONG_COLOR)
+        spine.set_linewidth(3)
+    ax.title.set_color(WRONG_COLOR)
+
+
+def plot_curves(history, best_epoch=None):
+    """Accuracy and loss per epoch, train vs validation, the best epoch (1-based) marked."""
+    figure = Figure(figsize=(12, 4.5))
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    for ax, metric in zip(figure.subplots(1, 2), ("accuracy", "loss")):
+        ax.plot(epochs, history[metric], marker="o", label="train")
+        if history.get(f"val_{metric}"):
+            ax.plot(epochs, history[f"val_{metric}"], marker="o", label="validation")
+        if best_epoch:
+            ax.axvline(best_epoch, color="gray", linestyle="--", label=f"best epoch ({best_epoch})")
+        ax.set(title=metric.capitalize(), xlabel="epoch", ylabel=metric)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    figure.suptitle("Training curves")
+    return figure
+
+
+def most_confused_classes(confusion, limit):
+    """Names of the `limit` classes with the most errors (as actual or predicted), in class order."""
+    square = confusion.to_numpy()[:, :len(confusion)]
+    off_diagonal = square - np.diag(np.diag(square))
+    errors = off_diagonal.sum(axis=0) + off_diagonal.sum(axis=1)
+    chosen = np.sort(np.argsort(-errors, kind="stable")[:limit])
+    return list(confusion.index[chosen])
+
+
+def plot_confusion(confusion, normalize=False, max_classes=20):
+    """Confusion matrix (rows actual, columns predicted); counts or row-normalized shares.
+
+    With more than `max_classes` classes only the most confused ones are drawn; shares stay
+    relative to each actual class's whole row.
+    """
+    values = confusion.div(confusion.sum(axis=1).clip(lower=1), axis=0) if normalize else confusion
+    title = "Confusion matrix (share of each actual class)" if normalize else "Confusion matrix (counts)"
+    if len(confusion) > max_classes:
+        chosen = most_confused_classes(confusion, max_classes)
+        extra = list(confusion.columns[len(confusion):])
+        values = values.loc[chosen, chosen + extra]
+        title += f"\nthe {max_classes} most confused of {len(confusion)} classes"
+    rows, columns = values.shape
+    figure = Figure(figsize=(max(6, 0.55 * columns + 3), max(5, 0.55 * rows + 2)))
+    ax = figure.subplots()
+    image = ax.imshow(values.to_numpy(), cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(columns), values.columns, rotation=45, ha="right")
+    ax.set_yticks(range(rows), values.index)
+    ax.set(xlabel="predicted", ylabel="actual", title=title)
+    if columns <= ANNOTATE_MAX_COLUMNS:
+        annotate_cells(ax, values.to_numpy(), "{:.2f}" if normalize else "{:d}")
+    return figure
+
+
+def annotate_cells(ax, matrix, fmt):
+    threshold = matrix.max() / 2
+    for (row, column), value in np.ndenumerate(matrix):
+        if value:
+            ax.text(column, row, fmt.format(value), ha="center", va="center", fontsize=8,
+                    color="white" if value > threshold else "black")
+
+
+def plot_per_class(per_class, max_classes=20):
+    """Horizontal precision and recall bars per class; with many classes, the lowest-F1 ones."""
+    scores = pd.DataFrame(per_class).T
+    title = "Per-class precision and recall (test split)"
+    if len(scores) > max_classes:
+        scores = scores.nsmallest(max_classes, "f1")
+        title += f"\nthe {max_classes} classes with the lowest F1 of {len(per_class)}"
+    figure = Figure(figsize=(9, max(4, 0.45 * len(scores) + 1.5)))
+    ax = figure.subplots()
+    positions = np.arange(len(scores))
+    ax.barh(positions - 0.2, scores["precision"], height=0.4, label="precision")
+    ax.barh(positions + 0.2, scores["recall"], height=0.4, label="recall")
+    ax.set_yticks(positions, scores.index)
+    ax.invert_yaxis()
+    ax.set(xlim=(0, 1.05), xlabel="score", title=title)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower right")
+    return figure
+
+
+COMPARISON_COLUMNS = {
+    "variant": "variant", "params": "params", "test_accuracy": "test accuracy", "test_loss": "test loss",
+    "val_accuracy": "val accuracy", "epochs_run": "epochs run", "train_seconds": "train time (s)",
+    "images_per_second": "images/s", "batch_size": "batch size", "optimizer": "optimizer",
+    "learning_rate": "learning rate",
+}
+
+
+def comparison_frame(variants, root="."):
+    """One row per variant from metrics/<variant>.json and models/<variant>/training.json,
+    sorted by test accuracy (best first)."""
+    rows = []
+    for variant in variants:
+        metrics = load_json(metrics_path(root, variant), evaluate_command(variant))
+        training = load_json(model_dir(root, variant) / "training.json", train_command(variant))
+        rows.append({"variant": variant, **metrics, **{k: training.get(k) for k in
+                                                     ("batch_size", "optimizer", "learning_rate")}})
+    frame = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+    return frame.sort_values("test_accuracy", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def plot_comparison(frame):
+    """Test accuracy against parameter count and against training time, points labelled."""
+    figure = Figure(figsize=(13, 5))
+    for ax, column, label in zip(figure.subplots(1, 2), ("params", "train_seconds"),
+                                 ("parameters (log scale)", "training time (s, log scale)")):
+        ax.scatter(frame[column], frame["test_accuracy"], s=40)
+        for _, row in frame.iterrows():
+            ax.annotate(row["variant"], (row[column], row["test_accuracy"]), textcoords="offset points",
+                        xytext=(5, 5), fontsize=9)
+        ax.set(xscale="log", xlabel=label, ylabel="test accuracy", title=f"Test accuracy vs {label.split(' (')[0]}")
+        ax.grid(alpha=0.3)
+    return figure
+
+
+def write_comparison(variants, root="."):
+    """plots/comparison.csv, .md and .png for the given variants."""
+    frame = comparison_frame(variants, root)
+    plots = Path(root) / "plots"
+    write_text(plots / "comparison.csv", frame.to_csv(index=False))
+    write_text(plots / "comparison.md", frame.rename(columns=COMPARISON_COLUMNS)
+               .to_markdown(index=False, floatfmt=".4g") + "\n")
+    save_figure(plot_comparison(frame), plots / "comparison.png")
+    return frame

@@ -1,0 +1,224 @@
+"""Train one experiment variant: seeded, logged every epoch with dvclive, resumable."""
+import csv
+import math
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from cnnlab import models
+from cnnlab.errors import ConfigError
+from cnnlab.fileio import atomic_path, read_json, require, write_json, write_text
+
+PREPARE = "dvc repro prepare"
+
+OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "sgd": keras.optimizers.SGD,
+    "adadelta": keras.optimizers.Adadelta,
+    "adagrad": keras.optimizers.Adagrad,
+    "rmsprop": keras.optimizers.RMSprop,
+}
+
+
+def configure_tensorflow(train_params):
+    keras.utils.set_random_seed(train_params["seed"])
+    if train_params["deterministic"]:
+        tf.config.experimental.enable_op_determinism()
+    if train_params["threads"]:
+        tf.config.threading.set_intra_op_parallelism_threads(train_params["threads"])
+    keras.mixed_precision.set_global_policy("mixed_float16" if train_params["mixed_precision"] else "float32")
+
+
+def learning_rate_schedule(optimizer, total_steps):
+    """Constant, or warmup then decay: `onecycle` (linear up, linear down to 0) or `cosine`."""
+    peak = optimizer["learning_rate"]
+    if optimizer["schedule"] == "constant":
+        return peak
+    warmup = max(1, int(total_steps * optimizer["warmup_fraction"]))
+    if optimizer["schedule"] == "cosine":
+        return keras.optimizers.schedules.CosineDecay(0.0, total_steps - warmup, warmup_target=peak,
+                                                      warmup_steps=warmup)
+    return OneCycle(peak, warmup, total_steps)
+
+
+class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+    """Triangular one-cycle schedule (as in the fast CIFAR-10 recipes): 0 -> peak -> 0."""
+
+    def __init__(self, peak, warmup_steps, total_steps):
+        self.peak, self.warmup_steps, self.total_steps = peak, warmup_steps, total_steps
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        up = step / self.warmup_steps
+        down = (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps)
+        return self.peak * keras.ops.maximum(0.0, keras.ops.minimum(up, down))
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
+
+
+def make_optimizer(optimizer, total_steps):
+    name = optimizer["name"]
+    kwargs = {"learning_rate": learning_rate_schedule(optimizer, total_steps)}
+    if name in ("sgd", "rmsprop"):
+        kwargs["momentum"] = optimizer["momentum"]
+    if name == "sgd":
+        kwargs["nesterov"] = optimizer["nesterov"]
+    if optimizer["weight_decay"] is not None:
+        kwargs["weight_decay"] = optimizer["weight_decay"]
+    return OPTIMIZERS[name](**kwargs)
+
+
+def epoch_batches(x, y, batch_size, seed, first_epoch, epochs, depth, num_outputs):
+    """Training batches for epochs first_epoch..epochs-1, reshuffled per epoch.
+
+    Each epoch's order depends only on (seed, epoch), so a resumed run sees the same
+    batches as an uninterrupted one.
+    """
+    images, labels = tf.constant(x), tf.constant(y)
+
+    def one_epoch(epoch):
+        order = tf.random.experimental.stateless_shuffle(tf.range(len(x)), seed=tf.stack([seed, epoch]))
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    def gather(indices):
+        batch_x = tf.cast(tf.gather(images, indices), tf.float32)
+        batch_y = tf.one_hot(tf.gather(labels, indices), depth)
+        return batch_x, (batch_y,) * num_outputs if num_outputs > 1 else batch_y
+
+    epochs_ds = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+    return epochs_ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def eval_batches(x, y, batch_size, depth, num_outputs):
+    labels = tf.one_hot(y, depth)
+    ds = tf.data.Dataset.from_tensor_slices((x, (labels,) * num_outputs if num_outputs > 1 else labels))
+    return ds.batch(batch_size).map(lambda a, b: (tf.cast(a, tf.float32), b)).prefetch(tf.data.AUTOTUNE)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def load_split(data_dir, split):
+    with np.load(require(Path(data_dir) / f"{split}.npz", PREPARE)) as arrays:
+        return arrays["x"], arrays["y"]
+
+
+def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, backup_dir):
+    """Train one variant and write models/<name>/ as docs/design.md describes."""
+    data_dir = Path(data_dir)
+    card = read_json(require(data_dir / "card.json", PREPARE))
+    x_train, y_train = load_split(data_dir, "train")
+    x_val, y_val = load_split(data_dir, "val")
+    epochs = min(variant["epochs"], train_params["max_epochs"] or variant["epochs"])
+    if variant["early_stopping"] and len(x_val) == 0:
+        raise ConfigError(f"variants.{name}.early_stopping: needs a validation split; set data.val_fraction > 0")
+
+    configure_tensorflow(train_params)
+    training_model, inference_model = models.build_model(variant, card, f"variants.{name}", seed=train_params["seed"])
+    outputs = training_model.outputs
+    depth = int(outputs[0].shape[-1])
+    steps_per_epoch = math.ceil(len(x_train) / variant["batch_size"])
+    training_model.compile(
+        optimizer=make_optimizer(variant["optimizer"], steps_per_epoch * epochs),
+        loss=[keras.losses.CategoricalCrossentropy(label_smoothing=variant["label_smoothing"])] * len(outputs),
+        loss_weights=models.loss_weights(variant, len(outputs)),
+        metrics=[["accuracy"]] + [[] for _ in outputs[1:]] if len(outputs) > 1 else ["accuracy"],
+        jit_compile=train_params["jit_compile"],
+    )
+    callbacks, timer, history_csv = _callbacks(variant, live_dir, backup_dir, main_output=outputs[0])
+    val_data = eval_batches(x_val, y_val, variant["batch_size"], depth, len(outputs)) if len(x_val) else None
+    started = time.perf_counter()
+    training_model.fit(
+        epoch_batches(x_train, y_train, variant["batch_size"], train_params["seed"], 0, epochs, depth, len(outputs)),
+        epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=val_data, callbacks=callbacks, verbose=2,
+        shuffle=False,  # epoch_batches already shuffles, reproducibly per epoch
+    )
+    seconds = time.perf_counter() - started
+    history = read_history(history_csv)
+    _save_outputs(out_dir, inference_model, card, history, {
+        "train_seconds": round(sum(timer.seconds) if timer.seconds else seconds, 3),
+        "epochs_run": len(history.get("loss", [])),
+        "epochs_planned": epochs,
+        "best_epoch": best_epoch(history, variant["early_stopping"]),
+        "images_per_second": round(len(x_train) * len(timer.seconds) / max(sum(timer.seconds), 1e-9), 1),
+        "train_images": len(x_train),
+        "val_images": len(x_val),
+        "batch_size": variant["batch_size"],
+        "optimizer": variant["optimizer"]["name"],
+        "learning_rate": variant["optimizer"]["learning_rate"],
+        "flops_per_image": models.count_flops(inference_model),
+    })
+    shutil.rmtree(backup_dir, ignore_errors=True)
+
+
+def _callbacks(variant, live_dir, backup_dir, main_output):
+    from dvclive import Live
+    from dvclive.keras import DVCLiveCallback
+
+    backup_dir = Path(backup_dir)
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    history_csv = backup_dir / "history.csv"
+    timer = EpochTimer()
+    live = Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=False, resume=history_csv.exists())
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(backup_dir / "state")),
+        keras.callbacks.CSVLogger(str(history_csv), append=True),
+        timer,
+        DVCLiveCallback(live=live),
+    ]
+    stopping = variant["early_stopping"]
+    if stopping:
+        callbacks.insert(0, keras.callbacks.EarlyStopping(
+            monitor=stopping["monitor"], patience=stopping["patience"], min_delta=stopping["min_delta"],
+            restore_best_weights=stopping["restore_best"], mode="min" if stopping["monitor"] == "val_loss" else "max"))
+    return callbacks, timer, history_csv
+
+
+def read_history(history_csv):
+    """Per-epoch metrics from the CSV log (which survives a resume), as lists by name."""
+    with open(history_csv, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {key: [float(row[key]) for row in rows] for key in rows[0] if key != "epoch"} if rows else {}
+
+
+def best_epoch(history, early_stopping):
+    """1-based epoch with the best validation score (the monitored one under early stopping)."""
+    monitor = early_stopping["monitor"] if early_stopping else "val_accuracy"
+    values = history.get(monitor) or history.get("accuracy") or []
+    if not values:
+        return None
+    pick = np.argmin if monitor.endswith("loss") else np.argmax
+    return int(pick(values)) + 1
+
+
+def _save_outputs(out_dir, inference_model, card, history, training):
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
+        inference_model.save(tmp / "model.keras")
+        write_json(tmp / "card.json", card)
+        write_json(tmp / "history.json", history)
+        write_json(tmp / "training.json", training)
+        rows = models.layer_table(inference_model)
+        write_json(tmp / "summary.json", {
+            "layers": rows,
+            "total_params": int(inference_model.count_params()),
+            "trainable_params": int(sum(np.prod(w.shape) for w in inference_model.trainable_weights)),
+        })
+        lines = []
+        inference_model.summary(print_fn=lambda line, **_: lines.append(line), line_length=100)
+        write_text(tmp / "summary.txt", "\n".join(lines) + "\n")

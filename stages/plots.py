@@ -1,0 +1,76 @@
+"""DVC stage plots: PNGs of every variant (or those named) -> plots/<variant>/."""
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab import inspection, plotting
+from cnnlab.config import load_params
+from cnnlab.errors import exit_on_user_error
+from cnnlab.evaluation import (eval_dir, evaluate_command, load_json, load_model, load_split, metrics_path,
+                               model_dir, output_names, read_confusion, train_command)
+from cnnlab.fileio import atomic_path, require
+
+
+def write_variant_plots(variant, settings, root="."):
+    """Write every PNG of one variant into plots/<variant>/ (replaced as a whole)."""
+    images, labels, card = load_split(root, "test")
+    classes = card["classes"]
+    trained = model_dir(root, variant)
+    history = load_json(trained / "history.json", train_command(variant))
+    training = load_json(trained / "training.json", train_command(variant))
+    metrics = load_json(metrics_path(root, variant), evaluate_command(variant))
+    evaluated = eval_dir(root, variant)
+    probabilities = np.load(require(evaluated / "probabilities.npy", evaluate_command(variant)))
+    confusion = read_confusion(evaluated / "confusion.csv", variant)
+    model = load_model(trained / "model.keras", train_command(variant))
+    names = output_names(classes, probabilities.shape[1])
+
+    figures = {
+        "curves.png": plotting.plot_curves(history, training.get("best_epoch")),
+        "confusion.png": plotting.plot_confusion(confusion, max_classes=settings["max_classes"]),
+        "confusion_normalized.png": plotting.plot_confusion(confusion, normalize=True,
+                                                            max_classes=settings["max_classes"]),
+        "per_class.png": plotting.plot_per_class(metrics["per_class"], settings["max_classes"]),
+        "filters.png": inspection.plot_filters(model),
+        "predictions.png": inspection.plot_predictions(
+            images, labels, probabilities, names, inspection.evenly_spaced(len(labels), settings["samples"]),
+            "Sample test predictions (wrong ones in red)"),
+        "mistakes.png": inspection.plot_mistakes(images, labels, probabilities, names, settings["top_wrong"]),
+        "confused_pairs.png": inspection.plot_confused_pairs(
+            images, labels, probabilities, classes, inspection.confused_pairs(confusion, settings["confused_pairs"])),
+    }
+    figures.update(feature_map_figures(model, images, labels, classes, settings))
+    with atomic_path(Path(root) / "plots" / variant) as tmp:
+        for name, figure in figures.items():
+            plotting.save_figure(figure, tmp / name)
+    return figures
+
+
+def feature_map_figures(model, images, labels, classes, settings):
+    indices = settings["feature_map_images"]
+    if indices is None:
+        indices = inspection.first_image_of_each_class(labels, len(classes), settings["max_classes"])
+    bad = [i for i in indices if not 0 <= i < len(images)]
+    if bad:
+        from cnnlab.errors import ConfigError
+        raise ConfigError(f"plots.feature_map_images: {bad} out of range; the test split has {len(images)} images")
+    captions = [f"#{i} {classes[labels[i]]}" for i in indices]
+    maps = inspection.feature_maps(model, images[indices])
+    return {f"feature_maps/{name.replace('/', '.')}.png": inspection.plot_feature_maps(
+        name, values, images[indices], captions, settings["feature_map_channels"]) for name, values in maps.items()}
+
+
+@exit_on_user_error
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("variants", nargs="*", help="variant names (default: every variant in params.yaml)")
+    args = parser.parse_args(argv)
+    params = load_params()
+    for variant in args.variants or list(params["variants"]):
+        write_variant_plots(variant, params["plots"])
+        print(f"plots/{variant}/ written")
+
+
+if __name__ == "__main__":
+    main()
