@@ -6,6 +6,7 @@ import math
 
 import keras
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from cnnlab.plotting import mark_wrong, show_image
@@ -14,14 +15,15 @@ CONV_TYPES = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Se
               keras.layers.Conv2DTranspose)
 MAX_FILTERS = 64
 PAIR_EXAMPLES = 3
-PANEL_INCHES = 1.8
+PANEL_INCHES = 2.2
 
 
 def image_grid(count, columns, panel_inches=PANEL_INCHES, title_lines=2):
     """A Figure with `count` axes in rows of `columns` (unused cells removed)."""
     columns = max(1, min(columns, count))
     rows = math.ceil(count / columns)
-    figure = Figure(figsize=(columns * panel_inches, rows * (panel_inches + 0.2 * title_lines) + 0.6))
+    figure = Figure(figsize=(columns * panel_inches, rows * (panel_inches + 0.2 * title_lines) + 0.6),
+                    layout="constrained")
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     for ax in axes[count:]:
         figure.delaxes(ax)
@@ -96,10 +98,11 @@ def _collect_feature_maps(model, inputs, maps):
     wanted = [layer for layer in model.layers if isinstance(layer, (keras.Model, *CONV_TYPES))]
     if not wanted:
         return
-    tensors = [_input_tensor_in_parent(layer) if isinstance(layer, keras.Model) else layer.output
-               for layer in wanted]
+    tensors = {layer.name: _input_tensor_in_parent(layer) if isinstance(layer, keras.Model) else layer.output
+               for layer in wanted}
     values = keras.Model(model.inputs, tensors).predict_on_batch(inputs)
-    for layer, value in zip(wanted, values):
+    for layer in wanted:
+        value = values[layer.name]
         if isinstance(layer, keras.Model):
             _collect_feature_maps(layer, value, maps)
         else:
@@ -120,22 +123,39 @@ def first_image_of_each_class(labels, num_classes, limit):
     return [int(np.argmax(labels == c)) for c in present]
 
 
+def channel_strip(maps, low, high):
+    """RGBA strip of one image's channels side by side (H x channels*(W+gap)-gap x 4), white gaps.
+
+    Channel c is scaled to [low[c], high[c]] and coloured with viridis.
+    """
+    height, width, channels = maps.shape
+    gap = max(1, width // 8)
+    scaled = (maps - low) / np.where(high > low, high - low, 1)
+    tiles = colormaps["viridis"](np.moveaxis(scaled, -1, 0))
+    padded = np.pad(tiles, ((0, 0), (0, 0), (0, gap), (0, 0)), constant_values=1.0)
+    return np.moveaxis(padded, 0, 1).reshape(height, channels * (width + gap), 4)[:, :-gap]
+
+
 def plot_feature_maps(name, maps, images, captions, channels=16):
-    """One row per image: the image, then its first `channels` feature maps of layer `name`."""
+    """One row per image: the image, then a strip of its first `channels` feature maps of layer `name`.
+
+    Each channel has one colour scale across the images, so they can be compared down a column.
+    """
     count, height, width, total = maps.shape
     shown = min(channels, total)
-    figure = Figure(figsize=((shown + 1) * 1.3, count * 1.45 + 1.0))
-    axes = figure.subplots(count, shown + 1, squeeze=False)
-    for row in range(count):
-        show_image(axes[row, 0], images[row])
-        axes[row, 0].set_title(captions[row], fontsize=8)
-        for channel in range(shown):
-            ax = axes[row, channel + 1]
-            ax.imshow(maps[row, ..., channel], cmap="viridis", interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if row == 0:
-                ax.set_title(f"ch {channel}", fontsize=8)
+    maps = maps[..., :shown]
+    low, high = maps.min(axis=(0, 1, 2)), maps.max(axis=(0, 1, 2))
+    figure = Figure(figsize=(1.3 + shown * 1.1, count * 1.3 + 1.0), layout="constrained")
+    axes = figure.subplots(count, 2, squeeze=False, width_ratios=[1, shown * (1 + 1 / 8)])
+    for row, (image_ax, strip_ax) in enumerate(axes):
+        show_image(image_ax, images[row])
+        image_ax.set_title(captions[row], fontsize=8)
+        strip_ax.imshow(channel_strip(maps[row], low, high), interpolation="nearest")
+        strip_ax.set_yticks([])
+        strip_ax.set_xticks([])
+    step = width + max(1, width // 8)
+    axes[0, 1].xaxis.tick_top()
+    axes[0, 1].set_xticks(np.arange(shown) * step + (width - 1) / 2, [f"ch {c}" for c in range(shown)], fontsize=8)
     which = f"all {total} channels" if shown == total else f"first {shown} of {total} channels"
     figure.suptitle(f"{name}: output {height}x{width}x{total} ({which})")
     return figure
@@ -178,7 +198,10 @@ def wrong_predictions(labels, probabilities):
 
 def empty_figure(message):
     figure = Figure(figsize=(6, 2))
-    figure.text(0.5, 0.5, message, ha="center", va="center", fontsize=12)
+    ax = figure.subplots()
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=12)
+    ax.set_xticks([])
+    ax.set_yticks([])
     return figure
 
 
@@ -205,23 +228,25 @@ def confused_pairs(confusion, limit):
 
 
 def plot_confused_pairs(images, labels, probabilities, classes, pairs, examples=PAIR_EXAMPLES):
-    """One row per confused pair: up to `examples` images of a predicted as b, then of b as a."""
+    """One row per confused pair (a, b): up to `examples` images of a taken for b, then of b taken for a."""
     if not pairs:
         return empty_figure("No confused class pairs: every test image is classified correctly")
     predicted = probabilities.argmax(axis=1)
-    figure = Figure(figsize=(2 * examples * PANEL_INCHES, len(pairs) * (PANEL_INCHES + 0.5) + 0.6))
-    axes = figure.subplots(len(pairs), 2 * examples, squeeze=False)
-    for row, (a, b, a_as_b, b_as_a) in zip(axes, pairs):
-        for half, (actual, guess) in enumerate(((a, b), (b, a))):
-            indices = np.flatnonzero((labels == actual) & (predicted == guess))[:examples]
-            for ax, index in zip(row[half * examples:(half + 1) * examples], indices):
-                show_image(ax, images[index])
-                ax.set_title(f"#{index} {classes[actual]}\n→ {classes[guess]} "
-                             f"({probabilities[index, guess]:.2f})", fontsize=9)
-        for ax in row:
-            if not ax.images:
-                ax.set_axis_off()
-        row[0].text(-0.15, 0.5, f"{classes[a]} / {classes[b]}\n{a_as_b} + {b_as_a} errors",
-                    transform=row[0].transAxes, ha="right", va="center", fontsize=10)
-    figure.suptitle("Most confused class pairs (left: first class taken for the second; right: the reverse)")
+    examples_per_pair = [[(index, actual, guess) for actual, guess in ((a, b), (b, a))
+                          for index in np.flatnonzero((labels == actual) & (predicted == guess))[:examples]]
+                         for a, b, _, _ in pairs]
+    columns = max(map(len, examples_per_pair))
+    figure = Figure(figsize=(columns * PANEL_INCHES + 2, len(pairs) * (PANEL_INCHES + 0.5) + 0.6),
+                    layout="constrained")
+    axes = figure.subplots(len(pairs), columns, squeeze=False)
+    for row, (a, b, a_as_b, b_as_a), shown in zip(axes, pairs, examples_per_pair):
+        for ax, (index, actual, guess) in zip(row, shown):
+            show_image(ax, images[index])
+            ax.set_title(f"#{index} {classes[actual]}\n→ {classes[guess]} ({probabilities[index, guess]:.2f})",
+                         fontsize=9)
+        for ax in row[len(shown):]:
+            ax.set_axis_off()
+        row[0].set_ylabel(f"{classes[a]} ↔ {classes[b]}\n{a_as_b} + {b_as_a} errors", fontsize=10,
+                          rotation=0, ha="right", va="center")
+    figure.suptitle("Most confused class pairs (true class → predicted class)")
     return figure

@@ -42,7 +42,7 @@ def mark_wrong(ax):
 
 def plot_curves(history, best_epoch=None):
     """Accuracy and loss per epoch, train vs validation, the best epoch (1-based) marked."""
-    figure = Figure(figsize=(12, 4.5))
+    figure = Figure(figsize=(12, 4.5), layout="constrained")
     epochs = np.arange(1, len(history["loss"]) + 1)
     for ax, metric in zip(figure.subplots(1, 2), ("accuracy", "loss")):
         ax.plot(epochs, history[metric], marker="o", label="train")
@@ -81,7 +81,7 @@ def plot_confusion(confusion, normalize=False, max_classes=20):
         values = values.loc[chosen, chosen + extra]
         title += f"\nthe {max_classes} most confused of {len(confusion)} classes"
     rows, columns = values.shape
-    figure = Figure(figsize=(max(6, 0.55 * columns + 3), max(5, 0.55 * rows + 2)))
+    figure = Figure(figsize=(max(6, 0.55 * columns + 3), max(5, 0.55 * rows + 2)), layout="constrained")
     ax = figure.subplots()
     image = ax.imshow(values.to_numpy(), cmap="Blues", vmin=0, vmax=1 if normalize else None)
     figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
@@ -108,7 +108,7 @@ def plot_per_class(per_class, max_classes=20):
     if len(scores) > max_classes:
         scores = scores.nsmallest(max_classes, "f1")
         title += f"\nthe {max_classes} classes with the lowest F1 of {len(per_class)}"
-    figure = Figure(figsize=(9, max(4, 0.45 * len(scores) + 1.5)))
+    figure = Figure(figsize=(9, max(4, 0.45 * len(scores) + 1.5)), layout="constrained")
     ax = figure.subplots()
     positions = np.arange(len(scores))
     ax.barh(positions - 0.2, scores["precision"], height=0.4, label="precision")
@@ -144,7 +144,7 @@ def comparison_frame(variants, root="."):
 
 def plot_comparison(frame):
     """Test accuracy against parameter count and against training time, points labelled."""
-    figure = Figure(figsize=(13, 5))
+    figure = Figure(figsize=(13, 5), layout="constrained")
     for ax, column, label in zip(figure.subplots(1, 2), ("params", "train_seconds"),
                                  ("parameters (log scale)", "training time (s, log scale)")):
         ax.scatter(frame[column], frame["test_accuracy"], s=40)

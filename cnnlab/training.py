@@ -102,15 +102,27 @@ def eval_batches(x, y, batch_size, depth, num_outputs):
 
 
 class EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seconds = []
+    """Adds `epoch_seconds` to the epoch logs, so the CSV history keeps it across resumes."""
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
+        logs["epoch_seconds"] = time.perf_counter() - self._start
+
+
+class EpochSeededRandomness(keras.callbacks.Callback):
+    """Pin each random layer's seed counter (dropout, augmentation) to the epoch.
+
+    Their counters live outside the checkpoint, so a resumed run would otherwise draw
+    different masks; this makes every epoch's randomness a function of (seed, epoch).
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for layer in self.model._flatten_layers():
+            for generator in getattr(layer, "_seed_generators", []):
+                seed = generator.state.numpy()[0]
+                generator.state.assign(np.array([seed, epoch << 20], dtype=generator.state.dtype))
 
 
 def load_split(data_dir, split):
@@ -119,8 +131,12 @@ def load_split(data_dir, split):
 
 
 def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, backup_dir):
-    """Train one variant and write models/<name>/ as docs/design.md describes."""
-    data_dir = Path(data_dir)
+    """Train one variant and write models/<name>/ and dvclive/<name>/ as docs/design.md describes.
+
+    Progress is checkpointed each epoch in `backup_dir` (outside DVC outputs): a run that is
+    killed resumes there from its last completed epoch.
+    """
+    data_dir, backup_dir = Path(data_dir), Path(backup_dir)
     card = read_json(require(data_dir / "card.json", PREPARE))
     x_train, y_train = load_split(data_dir, "train")
     x_val, y_val = load_split(data_dir, "val")
@@ -130,63 +146,82 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
 
     configure_tensorflow(train_params)
     training_model, inference_model = models.build_model(variant, card, f"variants.{name}", seed=train_params["seed"])
-    outputs = training_model.outputs
-    depth = int(outputs[0].shape[-1])
+    num_outputs = len(training_model.outputs)
+    depth = int(training_model.outputs[0].shape[-1])
     steps_per_epoch = math.ceil(len(x_train) / variant["batch_size"])
-    training_model.compile(
-        optimizer=make_optimizer(variant["optimizer"], steps_per_epoch * epochs),
-        loss=[keras.losses.CategoricalCrossentropy(label_smoothing=variant["label_smoothing"])] * len(outputs),
-        loss_weights=models.loss_weights(variant, len(outputs)),
-        metrics=[["accuracy"]] + [[] for _ in outputs[1:]] if len(outputs) > 1 else ["accuracy"],
-        jit_compile=train_params["jit_compile"],
-    )
-    callbacks, timer, history_csv = _callbacks(variant, live_dir, backup_dir, main_output=outputs[0])
-    val_data = eval_batches(x_val, y_val, variant["batch_size"], depth, len(outputs)) if len(x_val) else None
-    started = time.perf_counter()
+    compile_model(training_model, variant, steps_per_epoch * epochs, train_params["jit_compile"])
+
+    first_epoch = resumed_epoch(backup_dir)
+    if first_epoch:
+        print(f"resuming {name} from its checkpoint after epoch {first_epoch} ({backup_dir})")
     training_model.fit(
-        epoch_batches(x_train, y_train, variant["batch_size"], train_params["seed"], 0, epochs, depth, len(outputs)),
-        epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=val_data, callbacks=callbacks, verbose=2,
+        epoch_batches(x_train, y_train, variant["batch_size"], train_params["seed"], first_epoch, epochs, depth,
+                      num_outputs),
+        epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=make_callbacks(variant, backup_dir, first_epoch > 0),
+        validation_data=eval_batches(x_val, y_val, variant["batch_size"], depth, num_outputs) if len(x_val) else None,
         shuffle=False,  # epoch_batches already shuffles, reproducibly per epoch
+        verbose=2,
     )
-    seconds = time.perf_counter() - started
-    history = read_history(history_csv)
-    _save_outputs(out_dir, inference_model, card, history, {
-        "train_seconds": round(sum(timer.seconds) if timer.seconds else seconds, 3),
-        "epochs_run": len(history.get("loss", [])),
+    history = read_history(backup_dir / "history.csv")
+    save_model_outputs(out_dir, inference_model, card, history, training_summary(variant, history, x_train, x_val, epochs))
+    with atomic_path(live_dir) as tmp:
+        shutil.copytree(backup_dir / "dvclive", tmp)
+    shutil.rmtree(backup_dir, ignore_errors=True)
+
+
+def compile_model(model, variant, total_steps, jit_compile):
+    num_outputs = len(model.outputs)
+    model.compile(
+        optimizer=make_optimizer(variant["optimizer"], total_steps),
+        loss=[keras.losses.CategoricalCrossentropy(label_smoothing=variant["label_smoothing"])] * num_outputs,
+        loss_weights=models.loss_weights(variant, num_outputs),
+        metrics=[["accuracy"]] + [[] for _ in range(num_outputs - 1)] if num_outputs > 1 else ["accuracy"],
+        jit_compile=jit_compile,
+    )
+
+
+def resumed_epoch(backup_dir):
+    """Epochs already completed by an interrupted run (Keras BackupAndRestore's metadata)."""
+    metadata = Path(backup_dir) / "state" / "training_metadata.json"
+    return int(read_json(metadata)["epoch"]) if metadata.exists() else 0
+
+
+def make_callbacks(variant, backup_dir, resuming):
+    from dvclive import Live
+    from dvclive.keras import DVCLiveCallback
+
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    live = Live(dir=str(backup_dir / "dvclive"), save_dvc_exp=False, dvcyaml=False, resume=resuming)
+    callbacks = [
+        EpochTimer(),
+        EpochSeededRandomness(),
+        keras.callbacks.BackupAndRestore(str(backup_dir / "state")),
+        keras.callbacks.CSVLogger(str(backup_dir / "history.csv"), append=resuming),
+        DVCLiveCallback(live=live),
+    ]
+    stopping = variant["early_stopping"]
+    if stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=stopping["monitor"], patience=stopping["patience"], min_delta=stopping["min_delta"],
+            restore_best_weights=stopping["restore_best"], mode="min" if stopping["monitor"] == "val_loss" else "max"))
+    return callbacks
+
+
+def training_summary(variant, history, x_train, x_val, epochs):
+    seconds = sum(history.get("epoch_seconds", []))
+    epochs_run = len(history.get("loss", []))
+    return {
+        "train_seconds": round(seconds, 3),
+        "epochs_run": epochs_run,
         "epochs_planned": epochs,
         "best_epoch": best_epoch(history, variant["early_stopping"]),
-        "images_per_second": round(len(x_train) * len(timer.seconds) / max(sum(timer.seconds), 1e-9), 1),
+        "images_per_second": round(len(x_train) * epochs_run / seconds, 1) if seconds else None,
         "train_images": len(x_train),
         "val_images": len(x_val),
         "batch_size": variant["batch_size"],
         "optimizer": variant["optimizer"]["name"],
         "learning_rate": variant["optimizer"]["learning_rate"],
-        "flops_per_image": models.count_flops(inference_model),
-    })
-    shutil.rmtree(backup_dir, ignore_errors=True)
-
-
-def _callbacks(variant, live_dir, backup_dir, main_output):
-    from dvclive import Live
-    from dvclive.keras import DVCLiveCallback
-
-    backup_dir = Path(backup_dir)
-    backup_dir.mkdir(parents=True, exist_ok=True)
-    history_csv = backup_dir / "history.csv"
-    timer = EpochTimer()
-    live = Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=False, resume=history_csv.exists())
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup_dir / "state")),
-        keras.callbacks.CSVLogger(str(history_csv), append=True),
-        timer,
-        DVCLiveCallback(live=live),
-    ]
-    stopping = variant["early_stopping"]
-    if stopping:
-        callbacks.insert(0, keras.callbacks.EarlyStopping(
-            monitor=stopping["monitor"], patience=stopping["patience"], min_delta=stopping["min_delta"],
-            restore_best_weights=stopping["restore_best"], mode="min" if stopping["monitor"] == "val_loss" else "max"))
-    return callbacks, timer, history_csv
+    }
 
 
 def read_history(history_csv):
@@ -206,7 +241,8 @@ def best_epoch(history, early_stopping):
     return int(pick(values)) + 1
 
 
-def _save_outputs(out_dir, inference_model, card, history, training):
+def save_model_outputs(out_dir, inference_model, card, history, training):
+    training = {**training, "flops_per_image": models.count_flops(inference_model)}
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         inference_model.save(tmp / "model.keras")

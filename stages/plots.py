@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab import inspection, plotting
-from cnnlab.config import load_params
-from cnnlab.errors import exit_on_user_error
+from cnnlab.config import load_params, variant_params
+from cnnlab.errors import ConfigError, exit_on_user_error
 from cnnlab.evaluation import (eval_dir, evaluate_command, load_json, load_model, load_split, metrics_path,
                                model_dir, output_names, read_confusion, train_command)
 from cnnlab.fileio import atomic_path, require
@@ -53,7 +53,6 @@ def feature_map_figures(model, images, labels, classes, settings):
         indices = inspection.first_image_of_each_class(labels, len(classes), settings["max_classes"])
     bad = [i for i in indices if not 0 <= i < len(images)]
     if bad:
-        from cnnlab.errors import ConfigError
         raise ConfigError(f"plots.feature_map_images: {bad} out of range; the test split has {len(images)} images")
     captions = [f"#{i} {classes[labels[i]]}" for i in indices]
     maps = inspection.feature_maps(model, images[indices])
@@ -68,6 +67,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     params = load_params()
     for variant in args.variants or list(params["variants"]):
+        variant_params(params, variant)
         write_variant_plots(variant, params["plots"])
         print(f"plots/{variant}/ written")
 

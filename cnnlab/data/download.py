@@ -1,0 +1,127 @@
+"""HTTP(S) downloads: progress bar, retries with backoff, resume of `<name>.part`, checksum before rename."""
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import requests
+from tqdm import tqdm
+
+from cnnlab.errors import DataError
+
+ATTEMPTS = 4
+BACKOFF_SECONDS = 1.0  # doubled after every failed attempt
+TIMEOUT_SECONDS = 30
+_CHUNK = 1 << 16
+
+
+class _Interrupted(Exception):
+    """The transfer stopped early or the server failed; worth another attempt."""
+
+
+_RETRYABLE = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError, _Interrupted)
+
+
+def is_url(text):
+    return str(text).startswith(("http://", "https://"))
+
+
+def file_name(url):
+    name = Path(unquote(urlsplit(url).path)).name
+    if not name:
+        raise DataError(f"{url}: the URL does not end in a file name; point data.source at the file itself")
+    return name
+
+
+def download(url, download_dir, expected=None):
+    """Return the local copy of `url` in `download_dir`, fetching it only when missing or stale.
+
+    The file grows as `<name>.part` (resumed with an HTTP Range request when it exists) and gets
+    its real name only once `expected` (a Checksum, or None) matches.
+    """
+    target = Path(download_dir) / file_name(url)
+    if target.exists():
+        if expected is None or expected.of_file(target) == expected:
+            return target
+        target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    _fetch_with_retries(url, part)
+    if expected is not None:
+        actual = expected.of_file(part)
+        if actual != expected:
+            part.unlink()
+            raise DataError(f"{url}: checksum mismatch, expected {expected}, got {actual}; "
+                            f"the download was deleted: run again, or fix data.checksum")
+    os.replace(part, target)
+    return target
+
+
+def _fetch_with_retries(url, part):
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            _fetch(url, part)
+            return
+        except _RETRYABLE as error:
+            if attempt == ATTEMPTS:
+                raise DataError(_failure_message(url, _short_reason(error))) from None
+            time.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
+
+
+def _fetch(url, part):
+    offset = part.stat().st_size if part.exists() else 0
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    print(f"downloading {url}" + (f" (resuming at {offset:,} bytes)" if offset else ""), file=sys.stderr)
+    with requests.get(url, headers=headers, stream=True, timeout=TIMEOUT_SECONDS) as response:
+        _check_status(url, response, part)
+        if response.status_code != 206 or not _resumes_at(response, offset):
+            offset = 0  # the server sent the whole file: start over
+        length = response.headers.get("Content-Length")
+        total = offset + int(length) if length and length.isdigit() else None
+        with open(part, "ab" if offset else "wb") as file, _progress_bar(part, total, offset) as bar:
+            for chunk in response.iter_content(_CHUNK):
+                file.write(chunk)
+                bar.update(len(chunk))
+    size = part.stat().st_size
+    if total is not None and size != total:
+        raise _Interrupted(f"connection closed after {size:,} of {total:,} bytes")
+
+
+def _check_status(url, response, part):
+    if response.status_code == 416:  # the .part is no prefix of the file: start over
+        part.unlink()
+        raise _Interrupted("HTTP 416 Range Not Satisfiable")
+    if response.status_code >= 500:
+        raise _Interrupted(f"HTTP {response.status_code} {response.reason}")
+    if response.status_code >= 400:
+        raise DataError(_failure_message(url, f"HTTP {response.status_code} {response.reason}"))
+
+
+def _resumes_at(response, offset):
+    return response.headers.get("Content-Range", "").startswith(f"bytes {offset}-")
+
+
+def _progress_bar(part, total, offset):
+    name = part.name.removesuffix(".part")
+    return tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
+                desc=name, file=sys.stderr, leave=False, disable=None)
+
+
+def _short_reason(error):
+    """'Connection refused' rather than urllib3's nested repr."""
+    text = str(error)
+    match = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if match:
+        return match[1].strip()
+    if isinstance(error, requests.Timeout):
+        return "timed out"
+    if isinstance(error, requests.exceptions.ChunkedEncodingError):
+        return "connection broken mid-transfer"
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _failure_message(url, reason):
+    return (f"cannot download {url} ({reason}); to work offline, copy the file to this machine and "
+            f"set data.source to its local path, or use data.dataset: digits, which needs no download")

@@ -1,0 +1,99 @@
+"""Named CNN families (alexnet, vgg16, googlenet, resnet), adapted to the image size and
+class count, with their options validated up front.
+
+    options = validate_family_options("googlenet", {"width": 0.5}, "variants.g.options")
+    outputs = build_family("googlenet", options, normalized_inputs, num_classes)
+    model.compile(loss=[...] * len(outputs), loss_weights=AUX_LOSS_WEIGHTS["googlenet"])
+
+Each family lives in its own module (family_<name>.py) with OPTIONS, LOSS_WEIGHTS,
+build() and, where options constrain each other, check().
+"""
+import difflib
+
+from keras import layers
+
+from cnnlab.errors import ConfigError
+from cnnlab.models import family_alexnet, family_googlenet, family_resnet, family_vgg16
+
+_MODULES = {
+    "alexnet": family_alexnet,
+    "vgg16": family_vgg16,
+    "googlenet": family_googlenet,
+    "resnet": family_resnet,
+}
+
+FAMILIES = {
+    name: {option: spec.default for option, spec in module.OPTIONS.items()}
+    for name, module in _MODULES.items()
+}
+"""family -> {option: default}; OPTION_DOCS has the same shape with one line per option."""
+
+OPTION_DOCS = {
+    name: {option: spec.doc for option, spec in module.OPTIONS.items()}
+    for name, module in _MODULES.items()
+}
+
+AUX_LOSS_WEIGHTS = {name: module.LOSS_WEIGHTS for name, module in _MODULES.items()}
+"""family -> loss weight per output of build_family, main output first."""
+
+
+def validate_family_options(family, options, key):
+    """Return `options` with defaults filled in; ConfigError naming `key` or `key.option`."""
+    module = _module(family, key)
+    options = {} if options is None else options
+    if not isinstance(options, dict):
+        raise ConfigError(f"{key}: must be a mapping of option: value, "
+                          f"got {type(options).__name__}")
+    for option in options:
+        if option not in module.OPTIONS:
+            raise ConfigError(f"{key}.{option}: unknown option for {family}"
+                              f"{_did_you_mean(option, module.OPTIONS)}; "
+                              f"its options are {', '.join(module.OPTIONS)}")
+    filled = {option: options.get(option, spec.default) for option, spec in module.OPTIONS.items()}
+    for option, spec in module.OPTIONS.items():
+        problem = spec.check(filled[option])
+        if problem:
+            raise ConfigError(f"{key}.{option}: {problem}")
+    if hasattr(module, "check"):
+        module.check(filled, key)
+    return filled
+
+
+def build_family(family, options, inputs, num_classes, key="options"):
+    """Output tensors (softmax probabilities, main head first) of `family` applied to
+    `inputs`, a normalized float tensor (N, H, W, C).
+
+    `key` names the options in errors that only show at build time (for example
+    ImageNet weights that cannot be downloaded); an image too small for the family
+    raises a ConfigError naming data.image_size.
+    """
+    options = validate_family_options(family, options, key)
+    return _MODULES[family].build(options, inputs, num_classes, key)
+
+
+def flops_per_image(model):
+    """Forward-pass FLOPs for one image: 2 x the multiply-adds of Conv2D and Dense layers.
+
+    Pooling, BatchNorm, activations and additions are left out. Training costs about 3x this (forward, plus two backward products).
+    """
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            kernel_h, kernel_w, in_channels, out_channels = layer.kernel.shape
+            _, out_h, out_w, _ = layer.output.shape
+            total += 2 * out_h * out_w * kernel_h * kernel_w * in_channels * out_channels
+        elif isinstance(layer, layers.Dense):
+            total += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
+    return total
+
+
+def _module(family, key):
+    if not isinstance(family, str) or family not in _MODULES:
+        raise ConfigError(f"{key}: unknown family {family!r}{_did_you_mean(family, _MODULES)}; "
+                          f"known families: {', '.join(sorted(_MODULES))}")
+    return _MODULES[family]
+
+
+def _did_you_mean(word, choices):
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

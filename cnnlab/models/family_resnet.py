@@ -1,0 +1,82 @@
+"""A small ResNet (He et al. 2016, CIFAR version) with BatchNorm and a GAP head.
+
+stem conv-BN-ReLU -> `stages` stages of basic blocks (two 3x3 conv-BN, identity shortcut,
+or a 1x1 conv-BN projection where the shape changes) -> global average pool -> softmax.
+Stage i has width * 2**i filters; every stage after the first halves the map, by a
+stride-2 first conv (He et al.) or a 2x2 max pool before the first block (as in the
+ResNet-9 / DAWNBench CIFAR recipes). depth n with 3 stages gives the 6n+2-layer ResNets
+(n=3: ResNet-20). Stems: small 3x3/1 conv, medium adds a 3x3/2 max pool, classic is the
+ImageNet 7x7/2 conv + 3x3/2 max pool; auto picks by image size.
+"""
+from keras import layers
+
+from cnnlab.errors import ConfigError
+from cnnlab.models.family_common import resolve_stem
+from cnnlab.models.family_options import STEMS, Option, one_of, positive_int, positive_int_or_list
+
+OPTIONS = {
+    "depth": Option(3, "residual blocks per stage: n (same for every stage; 3 stages -> "
+                    "6n+2 layers) or a list with one count per stage", positive_int_or_list),
+    "width": Option(16, "filters of the stem and first stage; doubled at each later stage",
+                    positive_int),
+    "stages": Option(3, "number of stages", positive_int),
+    "downsample": Option("stride", "how later stages halve the map: stride (stride-2 conv) | "
+                         "maxpool (2x2 max pool)", one_of("stride", "maxpool")),
+    "stem": Option("auto", "auto (by image size) | small 3x3/1 conv | medium + 3x3/2 max pool | "
+                   "classic 7x7/2 conv + 3x3/2 max pool", one_of(*STEMS)),
+}
+LOSS_WEIGHTS = [1.0]
+
+
+def check(options, key):
+    depth = options["depth"]
+    if isinstance(depth, list) and len(depth) != options["stages"]:
+        raise ConfigError(f"{key}.depth: has {len(depth)} entries but stages is "
+                          f"{options['stages']}; give one block count per stage")
+
+
+def _blocks_per_stage(options):
+    depth = options["depth"]
+    return depth if isinstance(depth, list) else [depth] * options["stages"]
+
+
+def build(options, inputs, num_classes, key):
+    x = _stem(inputs, resolve_stem(options["stem"], inputs), options["width"])
+    for stage, blocks in enumerate(_blocks_per_stage(options)):
+        filters = options["width"] * 2**stage
+        for block in range(blocks):
+            downsample = options["downsample"] if stage > 0 and block == 0 else None
+            x = _residual_block(x, filters, f"stage{stage + 1}_block{block + 1}", downsample)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    return [layers.Dense(num_classes, activation="softmax", name="predictions")(x)]
+
+
+def _stem(x, stem, filters):
+    if stem == "classic":
+        x = _conv_bn(x, filters, 7, "stem_conv", strides=2)
+    else:
+        x = _conv_bn(x, filters, 3, "stem_conv")
+    x = layers.ReLU(name="stem_relu")(x)
+    if stem == "small":
+        return x
+    return layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+
+
+def _residual_block(x, filters, name, downsample):
+    strides = 2 if downsample == "stride" else 1
+    if downsample == "maxpool":
+        x = layers.MaxPooling2D(2, padding="same", name=f"{name}_pool")(x)
+    y = _conv_bn(x, filters, 3, f"{name}_conv1", strides=strides)
+    y = layers.ReLU(name=f"{name}_conv1_relu")(y)
+    y = _conv_bn(y, filters, 3, f"{name}_conv2")
+    shortcut = x
+    if strides != 1 or x.shape[-1] != filters:
+        shortcut = _conv_bn(x, filters, 1, f"{name}_shortcut", strides=strides)
+    x = layers.Add(name=f"{name}_add")([y, shortcut])
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def _conv_bn(x, filters, kernel, name, strides=1):
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
+                      name=name)(x)
+    return layers.BatchNormalization(name=f"{name}_bn")(x)

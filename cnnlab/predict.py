@@ -1,0 +1,135 @@
+"""Classify new image files with a trained variant, preprocessed exactly like its dataset.
+
+    python -m stages.predict --variant NAME [--top-k 3] [--json] IMAGE_OR_FOLDER...
+    python -m stages.predict --model path/to/model.keras IMAGE_OR_FOLDER...   (card.json beside it)
+
+The model takes raw 0-255 pixels (normalization is inside it), so an image only needs the
+dataset's channel conversion and resize (card.json `shape`). Unreadable files are reported
+one line each on stderr; the others are still classified and the exit code is 1.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from cnnlab.config import load_params, variant_params
+from cnnlab.errors import DataError, UserError, exit_on_user_error
+from cnnlab.evaluation import check_input_shape, load_json, load_model, model_dir, output_names, \
+    predict_probabilities, train_command
+
+IMAGE_SUFFIXES = frozenset(Image.registered_extensions())
+
+
+def load_image(path, shape):
+    """A raw 0-255 float32 image (H x W x C) converted to the card's channels and resized
+    (bilinear, antialiased when shrinking) to its height and width."""
+    height, width, channels = shape
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if channels == 1 else "RGB")
+            if image.size != (width, height):
+                image = image.resize((width, height), Image.Resampling.BILINEAR)
+            pixels = np.asarray(image, dtype=np.float32)
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise DataError(f"{path}: not a readable image ({error})") from None
+    return pixels.reshape(height, width, channels)
+
+
+def expand_paths(paths):
+    """Files as given, folders replaced by the image files inside them (recursively, sorted)."""
+    files = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            files.append(path)
+    return files
+
+
+def load_classifier(variant=None, model_path=None):
+    """(model, card) of a trained variant (models/<variant>/) or of a model.keras with card.json beside it."""
+    if variant is not None:
+        directory, command = model_dir(".", variant), train_command(variant)
+        model_path = directory / "model.keras"
+    else:
+        directory, command = Path(model_path).parent, "dvc repro train@<variant>"
+    model = load_model(model_path, command)
+    return model, load_json(directory / "card.json", command)
+
+
+def top_predictions(probabilities, names, top_k):
+    """[(name, probability)] of the `top_k` highest outputs, best first."""
+    order = np.argsort(-probabilities, kind="stable")[:top_k]
+    return [(names[i], float(probabilities[i])) for i in order]
+
+
+def classify_files(model, card, paths, top_k=3, tta=False):
+    """Classify image files; returns ({file: [(class, probability)]}, [error message per unreadable file])."""
+    files = expand_paths(paths)
+    if not files:
+        raise UserError(f"no image files found in {', '.join(map(str, paths))}")
+    images, loaded, errors = [], [], []
+    for path in files:
+        try:
+            images.append(load_image(path, card["shape"]))
+            loaded.append(str(path))
+        except DataError as error:
+            errors.append(str(error))
+    if not images:
+        return {}, errors
+    batch = np.stack(images)
+    check_input_shape(model, batch, "card.json shape")
+    probabilities = predict_probabilities(model, batch, tta=tta)
+    names = output_names(card["classes"], probabilities.shape[1])
+    return {path: top_predictions(row, names, top_k) for path, row in zip(loaded, probabilities)}, errors
+
+
+def format_table(results):
+    rows = [{"image": path, "rank": rank, "class": name, "probability": f"{probability:.4f}"}
+            for path, predictions in results.items() for rank, (name, probability) in enumerate(predictions, 1)]
+    return pd.DataFrame(rows, columns=["image", "rank", "class", "probability"]).to_string(index=False)
+
+
+def format_json(results):
+    return json.dumps([{"image": path, "predictions": [{"class": name, "probability": probability}
+                                                         for name, probability in predictions]}
+                       for path, predictions in results.items()], indent=2)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m stages.predict", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--variant", help="a trained variant: loads models/VARIANT/")
+    source.add_argument("--model", help="a model.keras file with the dataset's card.json beside it")
+    parser.add_argument("images", nargs="+", help="image files or folders of images")
+    parser.add_argument("--top-k", type=int, default=3, help="classes shown per image (default 3)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--tta", action="store_true",
+                        help="average with the mirrored image (on by default for a variant with tta: true)")
+    args = parser.parse_args(argv)
+    if args.top_k < 1:
+        parser.error("--top-k must be at least 1")
+    return args
+
+
+def variant_uses_tta(variant):
+    return variant_params(load_params(), variant)["tta"]
+
+
+@exit_on_user_error
+def main(argv=None):
+    """Print the top-k classes of each image; return 1 if any file could not be read, else 0."""
+    args = parse_args(argv)
+    model, card = load_classifier(args.variant, args.model)
+    tta = args.tta or (args.variant is not None and variant_uses_tta(args.variant))
+    results, errors = classify_files(model, card, args.images, args.top_k, tta)
+    for error in errors:
+        print(f"error: {error}", file=sys.stderr)
+    if results:
+        print(format_json(results) if args.json else format_table(results))
+    return 1 if errors else 0

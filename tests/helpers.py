@@ -1,0 +1,60 @@
+"""Shared test helpers: tiny prepared datasets in the pipeline's on-disk format."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_prepared(directory, shape=(16, 16, 3), num_classes=4, counts=(240, 48, 80), seed=0):
+    """A learnable synthetic dataset: each class brightens its own quadrant."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    height, width, _ = shape
+    for split, count in zip(("train", "val", "test"), counts):
+        y = np.arange(count) % num_classes
+        x = rng.integers(0, 170, (count, *shape)).astype("uint8")
+        for label in range(num_classes):
+            rows = slice(0, height // 2) if label % 2 == 0 else slice(height // 2, height)
+            cols = slice(0, width // 2) if label // 2 % 2 == 0 else slice(width // 2, width)
+            x[y == label, rows, cols] += 50
+        np.savez(directory / f"{split}.npz", x=x, y=y.astype("int64"))
+    card = {"name": "synthetic", "classes": [f"class{i}" for i in range(num_classes)], "num_classes": num_classes,
+            "shape": list(shape), "counts": dict(zip(("train", "val", "test"), counts)),
+            "normalization": "scale", "mean": [0.0] * shape[2], "std": [1.0] * shape[2]}
+    (directory / "card.json").write_text(json.dumps(card))
+    return card
+
+
+def small_variant(**overrides):
+    variant = {
+        "layers": [{"type": "conv", "filters": 8}, {"type": "maxpool"}, {"type": "dropout", "rate": 0.2},
+                   {"type": "flatten"}, {"type": "dense", "units": 16},
+                   {"type": "dense", "units": "classes", "activation": "softmax"}],
+        "optimizer": {"name": "adam", "learning_rate": 0.003},
+        "batch_size": 16,
+        "epochs": 3,
+    }
+    variant.update(overrides)
+    return variant
+
+
+def write_params(directory, variants, data=None, train=None):
+    params = {"data": data or {"dataset": "digits"}, "train": train or {}, "variants": variants}
+    (Path(directory) / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def run_stage(directory, *args, check=True, timeout=300):
+    """Run `python -m stages.<args>` in `directory` with the repository on the path."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, "-m", *args], cwd=directory, env=env, capture_output=True, text=True,
+                            timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result

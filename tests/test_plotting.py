@@ -1,0 +1,186 @@
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+import stages.compare
+import stages.plots
+from cnnlab.errors import ConfigError, UserError
+from cnnlab.evaluation import load_model, load_split
+from cnnlab.plotting import comparison_frame, plot_confusion, plot_curves, plot_per_class, save_figure
+from tests.model_fixtures import CLASSES, VARIANT, trained_project, write_variant
+
+SETTINGS = {"samples": 25, "top_wrong": 16, "confused_pairs": 4, "feature_map_images": None,
+            "feature_map_channels": 16, "max_classes": 20}
+HISTORY = {"loss": [1.2, 0.8, 0.6, 0.7], "accuracy": [0.5, 0.7, 0.8, 0.85],
+           "val_loss": [1.1, 0.9, 0.7, 0.8], "val_accuracy": [0.55, 0.65, 0.75, 0.7]}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return trained_project(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def variant_figures(project):
+    return stages.plots.write_variant_plots(VARIANT, SETTINGS, project)
+
+
+def test_curves_plot_train_and_validation_with_best_epoch(tmp_path):
+    figure = plot_curves(HISTORY, best_epoch=3)
+
+    accuracy, loss = figure.axes
+    assert [ax.get_title() for ax in figure.axes] == ["Accuracy", "Loss"]
+    assert [line.get_label() for line in accuracy.lines] == ["train", "validation", "best epoch (3)"]
+    np.testing.assert_array_equal(loss.lines[1].get_ydata(), HISTORY["val_loss"])
+    np.testing.assert_array_equal(loss.lines[0].get_xdata(), [1, 2, 3, 4])
+    assert list(accuracy.lines[2].get_xdata()) == [3, 3]
+    with Image.open(save_figure(figure, tmp_path / "curves.png")) as png:
+        assert png.width >= 1000 and png.height >= 400
+
+
+def test_curves_without_validation_show_training_only():
+    figure = plot_curves({"loss": [1.0, 0.5], "accuracy": [0.4, 0.6]}, best_epoch=None)
+    assert [line.get_label() for line in figure.axes[0].lines] == ["train"]
+
+
+CONFUSION = pd.DataFrame([[8, 2, 0], [1, 9, 0], [0, 5, 5]], index=CLASSES[:3], columns=CLASSES[:3])
+
+
+def test_confusion_counts_and_row_normalized_shares():
+    counts = plot_confusion(CONFUSION).axes[0]
+    shares = plot_confusion(CONFUSION, normalize=True).axes[0]
+
+    np.testing.assert_array_equal(counts.images[0].get_array(), CONFUSION.to_numpy())
+    np.testing.assert_allclose(shares.images[0].get_array().sum(axis=1), 1.0)
+    assert shares.images[0].get_array()[2, 1] == 0.5
+    assert [t.get_text() for t in counts.get_xticklabels()] == CLASSES[:3]
+    assert [t.get_text() for t in counts.get_yticklabels()] == CLASSES[:3]
+    assert "2" in [t.get_text() for t in counts.texts]
+
+
+def test_confusion_of_many_classes_shows_the_most_confused():
+    names = [f"class{i}" for i in range(30)]
+    matrix = np.diag(np.full(30, 10))
+    matrix[4, 7] = matrix[7, 4] = matrix[12, 29] = 3
+    confusion = pd.DataFrame(matrix, index=names, columns=names)
+
+    ax = plot_confusion(confusion, normalize=True, max_classes=3).axes[0]
+
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["class4", "class7", "class12"]
+    assert "the 3 most confused of 30 classes" in ax.get_title()
+    assert ax.images[0].get_array()[0, 1] == pytest.approx(3 / 13)  # share of class4's whole row
+
+
+def test_per_class_bars_and_lowest_f1_subset():
+    per_class = {name: {"precision": p, "recall": r, "f1": f, "support": 10}
+                 for name, p, r, f in [("cat", 0.5, 0.4, 0.44), ("dog", 0.9, 0.8, 0.85), ("bird", 0.2, 0.3, 0.24)]}
+
+    all_classes = plot_per_class(per_class).axes[0]
+    worst_two = plot_per_class(per_class, max_classes=2).axes[0]
+
+    assert len(all_classes.patches) == 6
+    assert [p.get_width() for p in all_classes.patches[:3]] == [0.5, 0.9, 0.2]
+    assert [t.get_text() for t in worst_two.get_yticklabels()] == ["bird", "cat"]
+    assert "lowest F1 of 3" in worst_two.get_title()
+
+
+def png_size(path):
+    with Image.open(path) as png:
+        return png.size
+
+
+def test_variant_plots_are_written_with_panels_a_person_can_read(project, variant_figures):
+    plots = project / "plots" / VARIANT
+    names = {p.relative_to(plots).as_posix() for p in plots.rglob("*.png")}
+
+    assert names == {"curves.png", "confusion.png", "confusion_normalized.png", "per_class.png", "filters.png",
+                     "predictions.png", "mistakes.png", "confused_pairs.png",
+                     "feature_maps/conv1.png", "feature_maps/conv2.png"}
+    assert len(variant_figures["predictions.png"].axes) == 25
+    assert len(variant_figures["filters.png"].axes) == 8
+    for name in names:
+        width, height = png_size(plots / name)
+        assert width >= 400 and height >= 150, name
+    width, _ = png_size(plots / "predictions.png")
+    assert width >= 5 * 150  # 5 columns of images at least 150 px wide
+
+
+def test_feature_maps_show_first_image_of_each_class(project, variant_figures):
+    labels = np.load(project / "data" / "prepared" / "test.npz")["y"]
+    figure = variant_figures["feature_maps/conv2.png"]
+
+    captions = [ax.get_title() for ax in figure.axes[::2]]
+    assert captions == [f"#{int(np.argmax(labels == c))} {name}" for c, name in enumerate(CLASSES)]
+    assert len(figure.axes) == len(CLASSES) * 2
+    assert figure.get_suptitle() == "conv2: output 8x8x20 (first 16 of 20 channels)"
+
+
+def test_mistakes_plot_shows_the_most_confident_wrong_predictions(project, variant_figures):
+    predictions = pd.read_csv(project / "eval" / VARIANT / "predictions.csv")
+    wrong = predictions[predictions.actual != predictions.predicted].set_index("index")["probability"]
+    shown = [int(ax.get_title().split()[0][1:]) for ax in variant_figures["mistakes.png"].axes]
+
+    assert len(shown) == min(16, len(wrong)) > 0
+    assert set(shown) <= set(wrong.index)
+    assert wrong[shown].min() >= wrong.drop(shown).max(initial=0)
+
+
+def test_feature_map_indices_from_settings(project):
+    figures = stages.plots.feature_map_figures(
+        *load_for_feature_maps(project), {**SETTINGS, "feature_map_images": [5, 7], "feature_map_channels": 4})
+    figure = figures["feature_maps/conv1.png"]
+    assert [ax.get_title().split()[0] for ax in figure.axes[::2]] == ["#5", "#7"]
+    assert "first 4 of 8 channels" in figure.get_suptitle()
+
+
+def load_for_feature_maps(project):
+    images, labels, card = load_split(project)
+    return load_model(project / "models" / VARIANT / "model.keras", "train"), images, labels, card["classes"]
+
+
+def test_out_of_range_feature_map_index_names_the_key(project):
+    with pytest.raises(ConfigError, match=r"plots.feature_map_images: \[999\] out of range"):
+        stages.plots.feature_map_figures(*load_for_feature_maps(project), {**SETTINGS, "feature_map_images": [999]})
+
+
+def test_plots_stage_tells_which_command_makes_a_missing_input(project, monkeypatch, capsys):
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(stages.plots, "load_params", lambda: {"variants": {"untrained": {}}, "plots": SETTINGS})
+    with pytest.raises(SystemExit):
+        stages.plots.main([])
+    assert "dvc repro train@untrained" in capsys.readouterr().err
+
+
+def test_comparison_table_chart_and_sort_order(project, monkeypatch):
+    metrics = json.loads((project / "metrics" / f"{VARIANT}.json").read_text())
+    better = {**metrics, "test_accuracy": 0.99, "params": 10_000, "train_seconds": 40.0}
+    (project / "metrics" / "better.json").write_text(json.dumps(better))
+    write_variant(project, "better", _unused_model(), {}, training={"batch_size": 64, "optimizer": "sgd",
+                                                                     "learning_rate": 0.1})
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(stages.compare, "load_params", lambda: {"variants": {VARIANT: {}, "better": {}}})
+
+    stages.compare.main([])
+
+    table = pd.read_csv(project / "plots" / "comparison.csv")
+    assert list(table["variant"]) == ["better", VARIANT]
+    assert table.loc[0, "optimizer"] == "sgd" and table.loc[0, "params"] == 10_000
+    markdown = (project / "plots" / "comparison.md").read_text().splitlines()
+    assert markdown[0].split("|")[1:4] == [" variant ", " params ", " test accuracy "]
+    assert markdown[2].startswith("| better ")
+    assert png_size(project / "plots" / "comparison.png")[0] >= 1000
+    chart = stages.plots.plotting.plot_comparison(comparison_frame(["better", VARIANT], project))
+    assert [[t.get_text() for t in ax.texts] for ax in chart.axes] == [["better", VARIANT]] * 2
+
+
+def _unused_model():
+    return keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+
+
+def test_comparison_of_an_unevaluated_variant_names_evaluate(project):
+    with pytest.raises(UserError, match=r"metrics/nothing.json.*dvc repro evaluate@nothing"):
+        comparison_frame(["nothing"], project)

@@ -1,0 +1,104 @@
+"""Training: outputs, reproducibility, early stopping, and resuming after a kill -9."""
+import csv
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.helpers import REPO, run_stage, small_variant, write_params, write_prepared
+
+
+def project(tmp_path, name="run", **variant_overrides):
+    directory = tmp_path / name
+    write_prepared(directory / "data" / "prepared")
+    write_params(directory, {"small": small_variant(**variant_overrides)})
+    return directory
+
+
+def read(directory, path):
+    return json.loads((directory / path).read_text())
+
+
+def test_train_writes_model_summary_history_and_dvclive(tmp_path):
+    directory = project(tmp_path, epochs=3)
+    run_stage(directory, "stages.train", "small")
+    training = read(directory, "models/small/training.json")
+    assert training["epochs_run"] == 3 and training["train_images"] == 240 and training["batch_size"] == 16
+    assert training["train_seconds"] > 0 and training["images_per_second"] > 0
+    history = read(directory, "models/small/history.json")
+    assert set(history) >= {"loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds"}
+    assert len(history["val_accuracy"]) == 3
+    assert history["accuracy"][-1] > 0.5, "the synthetic task is learnable"
+    summary = read(directory, "models/small/summary.json")
+    assert summary["total_params"] == 8 * (3 * 9 + 1) + (7 * 7 * 8 * 16 + 16) + (16 * 4 + 4)
+    assert [row["type"] for row in summary["layers"]][:3] == ["Rescaling", "Conv2D", "MaxPooling2D"]
+    assert "Total params" in (directory / "models/small/summary.txt").read_text()
+    curve = (directory / "dvclive/small/plots/metrics/eval/accuracy.tsv").read_text().splitlines()
+    assert len(curve) == 1 + 3
+    assert not (directory / "data/checkpoints/small").exists() or not any((directory / "data/checkpoints/small").iterdir())
+
+
+def test_same_seed_gives_identical_history(tmp_path):
+    first, second = project(tmp_path, "a", epochs=2), project(tmp_path, "b", epochs=2)
+    for directory in (first, second):
+        run_stage(directory, "stages.train", "small")
+    strip = lambda h: {k: v for k, v in h.items() if k != "epoch_seconds"}  # noqa: E731
+    assert strip(read(first, "models/small/history.json")) == strip(read(second, "models/small/history.json"))
+
+
+def test_max_epochs_caps_and_early_stopping_stops(tmp_path):
+    directory = project(tmp_path, epochs=50, optimizer={"name": "sgd", "learning_rate": 1e-7},
+                        early_stopping={"monitor": "val_accuracy", "patience": 1})
+    write_params(directory, {"small": small_variant(epochs=50, optimizer={"name": "sgd", "learning_rate": 1e-7},
+                                                    early_stopping={"monitor": "val_accuracy", "patience": 1})},
+                 train={"max_epochs": 6})
+    run_stage(directory, "stages.train", "small")
+    training = read(directory, "models/small/training.json")
+    assert training["epochs_planned"] == 6
+    assert training["epochs_run"] < 6, "a learning rate of 1e-7 cannot improve val accuracy, so it stops early"
+
+
+def test_unknown_variant_is_one_line_error(tmp_path):
+    directory = project(tmp_path)
+    result = run_stage(directory, "stages.train", "smal", check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: variants.smal: no such variant (did you mean 'small'?); known: small")
+
+
+def test_killed_training_resumes_and_matches_uninterrupted_run(tmp_path):
+    """kill -9 mid-epoch, rerun: it resumes after the last completed epoch and ends where an
+    uninterrupted run ends."""
+    settings = dict(epochs=5, batch_size=8)
+    reference, interrupted = project(tmp_path, "reference", **settings), project(tmp_path, "killed", **settings)
+    run_stage(reference, "stages.train", "small")
+
+    process = subprocess.Popen([sys.executable, "-m", "stages.train", "small"], cwd=interrupted,
+                               env={"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        csv_files = list((interrupted / "data/checkpoints/small").glob("*/history.csv"))
+        if csv_files and len(csv_files[0].read_text().splitlines()) >= 3:  # header + 2 epochs
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    assert not (interrupted / "models/small").exists()
+
+    resumed = run_stage(interrupted, "stages.train", "small")
+    resumed_after = int(re.search(r"resuming small from its checkpoint after epoch (\d)", resumed.stdout).group(1))
+    assert 2 <= resumed_after < 5
+    expected, actual = read(reference, "models/small/history.json"), read(interrupted, "models/small/history.json")
+    assert len(actual["loss"]) == 5
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(actual[key], expected[key], rtol=1e-4, atol=1e-4, err_msg=key)
+    assert read(interrupted, "models/small/training.json")["epochs_run"] == 5
+    with open(interrupted / "dvclive/small/plots/metrics/eval/accuracy.tsv", newline="") as handle:
+        assert [row["step"] for row in csv.DictReader(handle, delimiter="\t")] == ["0", "1", "2", "3", "4"]
