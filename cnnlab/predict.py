@@ -4,8 +4,9 @@
     python -m stages.predict --model path/to/model.keras IMAGE_OR_FOLDER...   (card.json beside it)
 
 The model takes raw 0-255 pixels (normalization is inside it), so an image only needs the
-dataset's channel conversion and resize (card.json `shape`). Unreadable files are reported
-one line each on stderr; the others are still classified and the exit code is 1.
+dataset's channel conversion and resize (card.json `shape`), done by the same function that
+prepared the training images. Unreadable files are reported one line each on stderr; the
+others are still classified and the exit code is 1.
 """
 import argparse
 import json
@@ -17,26 +18,23 @@ import pandas as pd
 from PIL import Image
 
 from cnnlab.config import load_params, variant_params
+from cnnlab.data.images import IMAGE_SUFFIXES, ImageSpec, load_image_file
 from cnnlab.errors import DataError, UserError, exit_on_user_error
 from cnnlab.evaluation import check_input_shape, load_json, load_model, model_dir, output_names, \
     predict_probabilities, train_command
 
-IMAGE_SUFFIXES = frozenset(Image.registered_extensions())
+UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 
 
 def load_image(path, shape):
-    """A raw 0-255 float32 image (H x W x C) converted to the card's channels and resized
-    (bilinear, antialiased when shrinking) to its height and width."""
+    """A uint8 H x W x C image preprocessed exactly like the dataset's images (the prepare
+    stage's own `load_image_file`: orientation, alpha on white, channels, antialiased resize)."""
     height, width, channels = shape
     try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            if image.size != (width, height):
-                image = image.resize((width, height), Image.Resampling.BILINEAR)
-            pixels = np.asarray(image, dtype=np.float32)
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        pixels, _ = load_image_file(path, ImageSpec((height, width), channels))
+    except UNREADABLE as error:
         raise DataError(f"{path}: not a readable image ({error})") from None
-    return pixels.reshape(height, width, channels)
+    return pixels
 
 
 def expand_paths(paths):

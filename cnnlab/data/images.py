@@ -5,11 +5,7 @@ get exactly the preprocessing the training images got. Transparent pixels are co
 white (how the image looks on a page), not dropped: a dropped alpha channel often reveals
 arbitrary colours that were never meant to be seen.
 """
-import functools
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -20,9 +16,6 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".
 RESAMPLE = Image.Resampling.LANCZOS  # antialiased when shrinking
 WHITE = (255, 255, 255, 255)
 GRAY_BANDS = frozenset({("1",), ("L",), ("I",), ("F",), ("L", "A")})
-# Below this many files a worker pool costs more to start than it saves.
-PARALLEL_MIN_FILES = 4000
-CHUNK_FILES = 500
 
 
 @dataclass(frozen=True)
@@ -85,7 +78,7 @@ def decode_files(paths, spec, names=None):
     must have the same size.
     """
     names = names or [str(p) for p in paths]
-    results = _decode_all([str(p) for p in paths], spec)
+    results = [_try_load(path, spec) for path in paths]
     kept = np.array([array is not None for array, _ in results], dtype=bool)
     unreadable = [name for name, ok in zip(names, kept) if not ok]
     arrays = [array for array, _ in results if array is not None]
@@ -108,20 +101,6 @@ def _common_size(arrays, names):
                             f"{array.shape[0]}x{array.shape[1]}, height x width); "
                             f"set data.image_size: [height, width] to resize them all")
     return first
-
-
-def _decode_all(paths, spec):
-    workers = min(os.cpu_count() or 1, 8)
-    if len(paths) < PARALLEL_MIN_FILES or workers < 2:
-        return _decode_chunk(paths, spec)
-    chunks = [paths[i:i + CHUNK_FILES] for i in range(0, len(paths), CHUNK_FILES)]
-    # spawn, not fork: the parent may already run TensorFlow threads, which fork does not survive
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        return [result for chunk in pool.map(functools.partial(_decode_chunk, spec=spec), chunks) for result in chunk]
-
-
-def _decode_chunk(paths, spec):
-    return [_try_load(path, spec) for path in paths]
 
 
 def _try_load(path, spec):

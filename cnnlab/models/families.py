@@ -37,6 +37,14 @@ AUX_LOSS_WEIGHTS = {name: module.LOSS_WEIGHTS for name, module in _MODULES.items
 """family -> loss weight per output of build_family, main output first."""
 
 
+def loss_weights(family, num_outputs):
+    """AUX_LOSS_WEIGHTS[family], checked against the number of outputs being compiled."""
+    weights = AUX_LOSS_WEIGHTS[family]
+    if len(weights) != num_outputs:
+        raise ValueError(f"{family} has {len(weights)} outputs, got {num_outputs}")
+    return weights
+
+
 def validate_family_options(family, options, key):
     """Return `options` with defaults filled in; ConfigError naming `key` or `key.option`."""
     module = _module(family, key)
@@ -49,7 +57,8 @@ def validate_family_options(family, options, key):
             raise ConfigError(f"{key}.{option}: unknown option for {family}"
                               f"{_did_you_mean(option, module.OPTIONS)}; "
                               f"its options are {', '.join(module.OPTIONS)}")
-    filled = {option: options.get(option, spec.default) for option, spec in module.OPTIONS.items()}
+    filled = {option: options.get(option, spec.default)
+              for option, spec in module.OPTIONS.items()}
     for option, spec in module.OPTIONS.items():
         problem = spec.check(filled[option])
         if problem:
@@ -74,7 +83,8 @@ def build_family(family, options, inputs, num_classes, key="options"):
 def flops_per_image(model):
     """Forward-pass FLOPs for one image: 2 x the multiply-adds of Conv2D and Dense layers.
 
-    Pooling, BatchNorm, activations and additions are left out. Training costs about 3x this (forward, plus two backward products).
+    Pooling, BatchNorm, activations and additions are left out. A training step costs
+    about 3x this: the forward pass plus the two backward products (inputs, weights).
     """
     total = 0
     for layer in model.layers:

@@ -92,9 +92,10 @@ def _keras_with_top(inputs, num_classes):
 
 
 def _imagenet_transfer(options, inputs, num_classes, key):
+    rgb = _as_rgb(inputs)
     base = _imagenet_base(image_size(inputs), key)
     first_trainable = options["fine_tune_at"] or len(BLOCKS) + 1
-    x = _replay(base, _as_rgb(inputs), first_trainable_block=first_trainable)
+    x = _replay(base, rgb, first_trainable_block=first_trainable)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     units = 512 if options["dense_units"] == "auto" else options["dense_units"]
     x = layers.Dense(units, activation="relu", name="fc1")(x)

@@ -1,0 +1,89 @@
+"""End to end: the real DVC pipeline (`dvc repro`, `dvc exp run`, metrics and plots diff) in a
+temporary git repository, offline on scikit-learn's digits."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from tests.helpers import REPO, small_variant
+
+PROJECT_FILES = ["cnnlab", "stages", "dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".gitignore", "pyproject.toml"]
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "test",
+       "GIT_AUTHOR_EMAIL": "test@example.com", "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
+
+
+def run(directory, *command):
+    result = subprocess.run(command, cwd=directory, env=ENV, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """A clone-like project with two small variants on digits, after `dvc repro`."""
+    directory = tmp_path_factory.mktemp("project")
+    for name in PROJECT_FILES:
+        source, target = REPO / name, directory / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, target)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"].update(dataset="digits", image_size=[16, 16])
+    params["variants"] = {"tiny_a": small_variant(epochs=3), "tiny_b": small_variant(epochs=2, batch_size=32)}
+    params["plots"].update(samples=9, top_wrong=4)
+    (directory / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(directory, "git", "init", "-q")
+    run(directory, "git", "add", "-A")
+    run(directory, "git", "commit", "-qm", "project")
+    run(directory, "dvc", "repro")
+    return directory
+
+
+def metrics(directory, variant):
+    return json.loads((directory / "metrics" / f"{variant}.json").read_text())
+
+
+def test_repro_trains_evaluates_and_plots_every_variant(pipeline):
+    for variant in ("tiny_a", "tiny_b"):
+        result = metrics(pipeline, variant)
+        assert 0.5 < result["test_accuracy"] <= 1.0, "digits at 16x16 are learnable in 2-3 epochs"
+        assert result["epochs_run"] == {"tiny_a": 3, "tiny_b": 2}[variant]
+        assert len(result["per_class"]) == 10
+        assert (pipeline / "models" / variant / "model.keras").is_file()
+        assert (pipeline / "plots" / variant / "curves.png").is_file()
+        assert (pipeline / "plots" / variant / "confusion.png").is_file()
+    card = json.loads((pipeline / "data/prepared/card.json").read_text())
+    assert card["counts"]["test"] + card["counts"]["train"] + card["counts"]["val"] == 1797
+    table = (pipeline / "plots/comparison.md").read_text()
+    assert "tiny_a" in table and "tiny_b" in table
+
+
+def test_repro_again_does_nothing(pipeline):
+    output = run(pipeline, "dvc", "repro")
+    assert "Data and pipelines are up to date" in output
+
+
+def test_experiment_retrains_only_the_changed_variant_and_compares(pipeline):
+    run(pipeline, "git", "add", "-A")
+    run(pipeline, "git", "commit", "-qm", "baseline results")
+    before = metrics(pipeline, "tiny_b")
+    output = run(pipeline, "dvc", "exp", "run", "-S", "variants.tiny_a.optimizer.learning_rate=0.01")
+    assert "train@tiny_a" in output and "Running stage 'train@tiny_b'" not in output
+    assert metrics(pipeline, "tiny_b") == before
+
+    shown = json.loads(run(pipeline, "dvc", "exp", "show", "--json"))
+    assert len(shown) >= 1
+    diff = json.loads(run(pipeline, "dvc", "metrics", "diff", "--json"))
+    changed = {path for path, values in diff.items() for value in values.values() if value.get("diff")}
+    assert changed == {"metrics/tiny_a.json"}, diff
+    params_diff = json.loads(run(pipeline, "dvc", "params", "diff", "--json"))
+    assert params_diff["params.yaml"]["variants.tiny_a.optimizer.learning_rate"]["new"] == 0.01
+
+    run(pipeline, "dvc", "plots", "diff", "HEAD", "-o", "plots_html")
+    html = (pipeline / "plots_html/index.html").read_text()
+    assert "predictions.csv" in html and "curves.png" in html

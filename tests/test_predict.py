@@ -1,0 +1,147 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import cnnlab.predict
+from cnnlab.data.images import image_to_array
+from cnnlab.evaluation import load_model, predict_probabilities
+from cnnlab.predict import main
+from tests.model_fixtures import CLASSES, VARIANT, card_for, identity_model, trained_project, write_variant
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return trained_project(tmp_path_factory)
+
+
+@pytest.fixture
+def in_project(project, monkeypatch):
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(cnnlab.predict, "load_params", lambda: {"variants": {VARIANT: {"tta": False}}})
+    return project
+
+
+def prepared_test_split(project):
+    with np.load(project / "data" / "prepared" / "test.npz") as arrays:
+        return arrays["x"], arrays["y"]
+
+
+def run(argv, capsys):
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_prediction_of_a_saved_test_image_equals_its_evaluation(in_project, tmp_path, capsys):
+    images, _ = prepared_test_split(in_project)
+    evaluated = np.load(in_project / "eval" / VARIANT / "probabilities.npy")
+    paths = []
+    for index in (0, 7, 31):
+        paths.append(tmp_path / f"test_{index}.png")
+        Image.fromarray(images[index]).save(paths[-1])  # PNG: lossless
+
+    code, out, _ = run(["--variant", VARIANT, "--json", "--top-k", "1", *map(str, paths)], capsys)
+
+    assert code == 0
+    results = json.loads(out)
+    for result, index in zip(results, (0, 7, 31)):
+        assert result["image"] == str(tmp_path / f"test_{index}.png")
+        (top,) = result["predictions"]
+        assert top["class"] == CLASSES[evaluated[index].argmax()]
+        assert top["probability"] == pytest.approx(evaluated[index].max(), rel=1e-5)
+
+
+def test_unreadable_files_are_reported_and_the_rest_classified(in_project, tmp_path, capsys):
+    images, _ = prepared_test_split(in_project)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(images[3]).save(folder / "good.png")
+    Image.fromarray(images[4]).save(folder / "also_good.jpg", quality=95)
+    (folder / "broken.png").write_bytes(b"not an image")
+    (folder / "notes.txt").write_text("skipped: not an image suffix")
+
+    code, out, err = run(["--variant", VARIANT, str(folder), str(tmp_path / "missing.png")], capsys)
+
+    assert code == 1
+    errors = err.strip().splitlines()
+    assert len(errors) == 2
+    assert errors[0].startswith(f"error: {folder / 'broken.png'}: not a readable image")
+    assert errors[1].startswith(f"error: {tmp_path / 'missing.png'}: not a readable image")
+    lines = out.strip().splitlines()
+    assert lines[0].split() == ["image", "rank", "class", "probability"]
+    assert [line.split()[:2] for line in lines[1:]] == [
+        [str(folder / name), str(rank)] for name in ("also_good.jpg", "good.png") for rank in (1, 2, 3)]
+
+
+def test_json_lists_top_k_classes_best_first(in_project, tmp_path, capsys):
+    images, _ = prepared_test_split(in_project)
+    Image.fromarray(images[0]).save(tmp_path / "a.png")
+
+    code, out, _ = run(["--variant", VARIANT, "--json", "--top-k", "4", str(tmp_path / "a.png")], capsys)
+
+    (result,) = json.loads(out)
+    probabilities = [p["probability"] for p in result["predictions"]]
+    assert code == 0 and len(probabilities) == 4 and probabilities == sorted(probabilities, reverse=True)
+    assert {p["class"] for p in result["predictions"]} <= set(CLASSES)
+
+
+def test_model_path_resizes_like_the_prepare_stage(project, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (40, 24, 3), dtype=np.uint8)).save(tmp_path / "big.png")
+    model = load_model(project / "models" / VARIANT / "model.keras", "train")
+    with Image.open(tmp_path / "big.png") as photo:
+        prepared = image_to_array(photo, (16, 16), 3)
+    expected = predict_probabilities(model, prepared[None])[0]
+
+    code, out, _ = run(["--model", str(project / "models" / VARIANT / "model.keras"), "--json", "--top-k", "6",
+                        str(tmp_path / "big.png")], capsys)
+
+    got = {p["class"]: p["probability"] for p in json.loads(out)[0]["predictions"]}
+    assert code == 0
+    assert [got[name] for name in CLASSES] == pytest.approx(expected, rel=1e-5)
+
+
+def test_grayscale_model_with_extra_outputs_names_them(tmp_path, capsys):
+    """A 3-class card, a Dense(5, sigmoid) head, 1 x 5 grayscale input; the RGB file is converted."""
+    write_variant(tmp_path, "wide", identity_model(5, activation="sigmoid"),
+                  card_for(["cat", "dog", "bird"], (1, 5, 1), 1))
+    pixels = np.array([[0, 200, 0, 0, 250]], dtype=np.uint8)
+    Image.fromarray(np.repeat(pixels[..., None], 3, axis=2)).save(tmp_path / "x.png")
+
+    code, out, _ = run(["--model", str(tmp_path / "models" / "wide" / "model.keras"), "--json",
+                        str(tmp_path / "x.png")], capsys)
+
+    predictions = json.loads(out)[0]["predictions"]
+    assert code == 0
+    assert [p["class"] for p in predictions] == ["output_4", "dog", "cat"]
+    assert predictions[0]["probability"] == pytest.approx(1 / (1 + np.exp(-10 * 250 / 255)), rel=1e-5)
+
+
+def test_variant_with_tta_averages_with_the_mirror(in_project, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cnnlab.predict, "load_params", lambda: {"variants": {VARIANT: {"tta": True}}})
+    images, _ = prepared_test_split(in_project)
+    Image.fromarray(images[2]).save(tmp_path / "a.png")
+    model = load_model(in_project / "models" / VARIANT / "model.keras", "train")
+    expected = predict_probabilities(model, images[2:3], tta=True)[0]
+
+    _, out, _ = run(["--variant", VARIANT, "--json", "--top-k", "1", str(tmp_path / "a.png")], capsys)
+
+    assert json.loads(out)[0]["predictions"][0]["probability"] == pytest.approx(expected.max(), rel=1e-5)
+
+
+def test_untrained_variant_names_the_file_and_the_command(in_project, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--variant", "ghost", str(tmp_path)])
+
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    assert "models/ghost/model.keras" in error and "dvc repro train@ghost" in error
+
+
+def test_empty_folder_is_a_one_line_error(in_project, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--variant", VARIANT, str(tmp_path)])
+    assert capsys.readouterr().err.strip() == f"error: no image files found in {tmp_path}"
