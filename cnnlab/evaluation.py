@@ -177,11 +177,6 @@ def confusion_frame(labels, probabilities, names, num_classes):
                         columns=[names[i] for i in columns])
 
 
-def read_confusion(path, variant):
-    frame = pd.read_csv(require(path, evaluate_command(variant)), index_col=0)
-    return frame.astype(np.int64)
-
-
 def evaluate_variant(variant, root=".", tta=False, batch_size=PREDICT_BATCH_SIZE):
     """Evaluate models/<variant>/ on the test split; write metrics/<variant>.json and eval/<variant>/."""
     images, labels, card = load_split(root, "test")

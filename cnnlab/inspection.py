@@ -43,10 +43,7 @@ def conv_layers(model):
 
 
 def first_conv2d(model):
-    layer = next((layer for layer in conv_layers(model) if isinstance(layer, keras.layers.Conv2D)), None)
-    if layer is None:
-        raise ValueError(f"model {model.name!r} has no Conv2D layer")
-    return layer
+    return next((layer for layer in conv_layers(model) if isinstance(layer, keras.layers.Conv2D)), None)
 
 
 def filter_images(kernel, limit=MAX_FILTERS):
@@ -68,6 +65,8 @@ def filter_images(kernel, limit=MAX_FILTERS):
 def plot_filters(model, limit=MAX_FILTERS):
     """Grid of the first Conv2D layer's filters (see `filter_images`)."""
     layer = first_conv2d(model)
+    if layer is None:
+        return empty_figure("No Conv2D layer in this model: no filters to show")
     kernel = keras.ops.convert_to_numpy(layer.kernel)
     images = filter_images(kernel, limit)
     figure, axes = image_grid(len(images), columns=8, panel_inches=1.2, title_lines=1)
@@ -76,7 +75,7 @@ def plot_filters(model, limit=MAX_FILTERS):
         ax.set_title(str(number), fontsize=8)
     height, width, channels, filters = kernel.shape
     shown = f"all {filters}" if filters <= limit else f"first {limit} of {filters}"
-    colours = "RGB" if channels == 3 else f"mean of {channels} input channel(s), grayscale"
+    colours = {3: "RGB", 1: "grayscale"}.get(channels, f"grayscale mean of {channels} input channels")
     figure.suptitle(f"{layer.name}: {shown} filters, {height}x{width}, {colours}")
     return figure
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter, FormatStrFormatter, FuncFormatter
 
 from cnnlab.evaluation import evaluate_command, load_json, metrics_path, model_dir, train_command
 from cnnlab.fileio import atomic_path, write_text
@@ -145,15 +146,23 @@ def comparison_frame(variants, root="."):
 def plot_comparison(frame):
     """Test accuracy against parameter count and against training time, points labelled."""
     figure = Figure(figsize=(13, 5), layout="constrained")
-    for ax, column, label in zip(figure.subplots(1, 2), ("params", "train_seconds"),
-                                 ("parameters (log scale)", "training time (s, log scale)")):
+    panels = (("params", "parameters", EngFormatter()), ("train_seconds", "training time (s)", FormatStrFormatter("%g")))
+    for ax, (column, label, formatter) in zip(figure.subplots(1, 2), panels):
         ax.scatter(frame[column], frame["test_accuracy"], s=40)
         for _, row in frame.iterrows():
             ax.annotate(row["variant"], (row[column], row["test_accuracy"]), textcoords="offset points",
                         xytext=(5, 5), fontsize=9)
-        ax.set(xscale="log", xlabel=label, ylabel="test accuracy", title=f"Test accuracy vs {label.split(' (')[0]}")
+        ax.set(xscale="log", xlabel=f"{label}, log scale", ylabel="test accuracy", title=f"Test accuracy vs {label}")
+        ax.xaxis.set_major_formatter(formatter)
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _, f=formatter: f(value) if leading_digit(value)
+                                                   in (2, 5) else ""))
+        ax.margins(0.15)
         ax.grid(alpha=0.3)
     return figure
+
+
+def leading_digit(value):
+    return round(value / 10 ** np.floor(np.log10(value))) if value > 0 else 0
 
 
 def write_comparison(variants, root="."):

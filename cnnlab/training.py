@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from cnnlab import models
+from cnnlab import distribute, models
 from cnnlab.errors import ConfigError
 from cnnlab.fileio import atomic_path, read_json, require, write_json, write_text
 
@@ -144,35 +144,43 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
     if variant["early_stopping"] and len(x_val) == 0:
         raise ConfigError(f"variants.{name}.early_stopping: needs a validation split; set data.val_fraction > 0")
 
+    strategy = distribute.make_strategy(train_params)
     configure_tensorflow(train_params)
-    training_model, inference_model = models.build_model(variant, card, f"variants.{name}", seed=train_params["seed"])
+    replicas = strategy.num_replicas_in_sync
+    batch_size = variant["batch_size"] * replicas
+    steps_per_epoch = math.ceil(len(x_train) / batch_size)
+    with strategy.scope():
+        training_model, inference_model = models.build_model(variant, card, f"variants.{name}",
+                                                             seed=train_params["seed"])
+        compile_model(training_model, variant, steps_per_epoch * epochs, train_params["jit_compile"], replicas)
     num_outputs = len(training_model.outputs)
     depth = int(training_model.outputs[0].shape[-1])
-    steps_per_epoch = math.ceil(len(x_train) / variant["batch_size"])
-    compile_model(training_model, variant, steps_per_epoch * epochs, train_params["jit_compile"])
 
     first_epoch = resumed_epoch(backup_dir)
     if first_epoch:
         print(f"resuming {name} from its checkpoint after epoch {first_epoch} ({backup_dir})")
+    train_batches = epoch_batches(x_train, y_train, batch_size, train_params["seed"], first_epoch, epochs, depth,
+                                  num_outputs)
+    val_batches = eval_batches(x_val, y_val, batch_size, depth, num_outputs) if len(x_val) else None
     training_model.fit(
-        epoch_batches(x_train, y_train, variant["batch_size"], train_params["seed"], first_epoch, epochs, depth,
-                      num_outputs),
-        epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=make_callbacks(variant, backup_dir, first_epoch > 0),
-        validation_data=eval_batches(x_val, y_val, variant["batch_size"], depth, num_outputs) if len(x_val) else None,
+        distribute.shard_by_data(train_batches), epochs=epochs, steps_per_epoch=steps_per_epoch,
+        validation_data=None if val_batches is None else distribute.shard_by_data(val_batches),
+        callbacks=make_callbacks(variant, backup_dir, first_epoch > 0),
         shuffle=False,  # epoch_batches already shuffles, reproducibly per epoch
         verbose=2,
     )
     history = read_history(backup_dir / "history.csv")
-    save_model_outputs(out_dir, inference_model, card, history, training_summary(variant, history, x_train, x_val, epochs))
+    save_model_outputs(out_dir, inference_model, card, history, training_summary(variant, history, x_train, x_val, epochs, replicas))
     with atomic_path(live_dir) as tmp:
         shutil.copytree(backup_dir / "dvclive", tmp)
     shutil.rmtree(backup_dir, ignore_errors=True)
 
 
-def compile_model(model, variant, total_steps, jit_compile):
+def compile_model(model, variant, total_steps, jit_compile, replicas=1):
     num_outputs = len(model.outputs)
+    optimizer = {**variant["optimizer"], "learning_rate": variant["optimizer"]["learning_rate"] * replicas}
     model.compile(
-        optimizer=make_optimizer(variant["optimizer"], total_steps),
+        optimizer=make_optimizer(optimizer, total_steps),
         loss=[keras.losses.CategoricalCrossentropy(label_smoothing=variant["label_smoothing"])] * num_outputs,
         loss_weights=models.loss_weights(variant, num_outputs),
         metrics=[["accuracy"]] + [[] for _ in range(num_outputs - 1)] if num_outputs > 1 else ["accuracy"],
@@ -207,7 +215,7 @@ def make_callbacks(variant, backup_dir, resuming):
     return callbacks
 
 
-def training_summary(variant, history, x_train, x_val, epochs):
+def training_summary(variant, history, x_train, x_val, epochs, replicas):
     seconds = sum(history.get("epoch_seconds", []))
     epochs_run = len(history.get("loss", []))
     return {
@@ -219,6 +227,7 @@ def training_summary(variant, history, x_train, x_val, epochs):
         "train_images": len(x_train),
         "val_images": len(x_val),
         "batch_size": variant["batch_size"],
+        "replicas": replicas,
         "optimizer": variant["optimizer"]["name"],
         "learning_rate": variant["optimizer"]["learning_rate"],
     }

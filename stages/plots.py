@@ -6,9 +6,9 @@ import numpy as np
 
 from cnnlab import inspection, plotting
 from cnnlab.config import load_params, variant_params
-from cnnlab.errors import ConfigError, exit_on_user_error
-from cnnlab.evaluation import (eval_dir, evaluate_command, load_json, load_model, load_split, metrics_path,
-                               model_dir, output_names, read_confusion, train_command)
+from cnnlab.errors import ConfigError, DataError, exit_on_user_error
+from cnnlab.evaluation import (confusion_frame, eval_dir, evaluate_command, load_json, load_model, load_split,
+                               metrics_path, model_dir, output_names, train_command)
 from cnnlab.fileio import atomic_path, require
 
 
@@ -22,9 +22,12 @@ def write_variant_plots(variant, settings, root="."):
     metrics = load_json(metrics_path(root, variant), evaluate_command(variant))
     evaluated = eval_dir(root, variant)
     probabilities = np.load(require(evaluated / "probabilities.npy", evaluate_command(variant)))
-    confusion = read_confusion(evaluated / "confusion.csv", variant)
+    if len(probabilities) != len(labels):
+        raise DataError(f"{evaluated / 'probabilities.npy'}: {len(probabilities)} rows but the test split has "
+                        f"{len(labels)} images; rerun `{evaluate_command(variant)}`")
     model = load_model(trained / "model.keras", train_command(variant))
     names = output_names(classes, probabilities.shape[1])
+    confusion = confusion_frame(labels, probabilities, names, len(classes))
 
     figures = {
         "curves.png": plotting.plot_curves(history, training.get("best_epoch")),

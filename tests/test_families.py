@@ -1,3 +1,5 @@
+from itertools import pairwise
+
 import h5py
 import keras
 import numpy as np
@@ -32,8 +34,11 @@ def make_model(family, options, shape, num_classes, key=KEY):
 
 def train_one_step(model, family, num_classes):
     outputs = len(model.outputs)
-    model.compile(optimizer="sgd", loss=["sparse_categorical_crossentropy"] * outputs,
-                  loss_weights=AUX_LOSS_WEIGHTS[family])
+    model.compile(
+        optimizer="sgd",
+        loss=["sparse_categorical_crossentropy"] * outputs,
+        loss_weights=AUX_LOSS_WEIGHTS[family],
+    )
     rng = np.random.default_rng(0)
     images = rng.random((2, *model.input_shape[1:]), dtype=np.float32)
     labels = rng.integers(0, num_classes, 2)
@@ -54,7 +59,7 @@ def dense(inputs, units):
 
 def vgg16_conv_params(channels):
     widths = [channels, 64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]
-    return sum(conv(3, cin, cout) for cin, cout in zip(widths, widths[1:]))
+    return sum(conv(3, cin, cout) for cin, cout in pairwise(widths))
 
 
 def vgg16_params(channels, final_map, hidden, classes):
@@ -64,9 +69,13 @@ def vgg16_params(channels, final_map, hidden, classes):
 
 
 def alexnet_params(channels, first_kernel, final_map, classes):
-    convs = (conv(first_kernel, channels, 96, batchnorm=True) + conv(5, 96, 256, batchnorm=True)
-             + conv(3, 256, 384, batchnorm=True) + conv(3, 384, 384, batchnorm=True)
-             + conv(3, 384, 256, batchnorm=True))
+    convs = (
+        conv(first_kernel, channels, 96, batchnorm=True)
+        + conv(5, 96, 256, batchnorm=True)
+        + conv(3, 256, 384, batchnorm=True)
+        + conv(3, 384, 384, batchnorm=True)
+        + conv(3, 384, 256, batchnorm=True)
+    )
     head = dense(final_map * final_map * 256, 4096) + dense(4096, 4096) + dense(4096, classes)
     return convs + head
 
@@ -87,27 +96,64 @@ def resnet_params(channels, classes, width, blocks, stem_kernel):
 
 # family, options, input shape, classes, expected parameter count, layers it must have
 CASES = [
-    ("alexnet", {}, (32, 32, 3), 10, alexnet_params(3, 3, 3, 10),
-     ["conv1", "conv1_bn", "pool5", "fc7"]),
+    (
+        "alexnet",
+        {},
+        (32, 32, 3),
+        10,
+        alexnet_params(3, 3, 3, 10),
+        ["conv1", "conv1_bn", "pool5", "fc7"],
+    ),
     ("alexnet", {}, (150, 150, 3), 5, alexnet_params(3, 11, 3, 5), ["conv1", "conv5_bn", "fc6"]),
     ("vgg16", {}, (32, 32, 3), 10, vgg16_params(3, 1, 512, 10), ["block1_conv1", "block5_pool"]),
     ("vgg16", {}, (150, 150, 3), 5, vgg16_params(3, 4, 4096, 5), ["block5_conv3", "fc2"]),
-    ("vgg16", {"implementation": "keras"}, (32, 32, 3), 10, vgg16_params(3, 1, 4096, 10),
-     ["block1_conv1", "block5_conv3", "fc1"]),
-    ("vgg16", {"implementation": "keras"}, (150, 150, 3), 5, vgg16_params(3, 4, 4096, 5),
-     ["block1_conv1", "block5_conv3", "fc1"]),
-    ("googlenet", {}, (32, 32, 3), 10, 10_326_350,
-     ["conv1_3x3", "inception_3a_3x3", "inception_5b_pool_proj", "aux1_dense", "aux2_conv"]),
-    ("googlenet", {}, (150, 150, 3), 5, 7_172_927,
-     ["conv1_7x7_s2", "pool2_3x3_s2", "inception_4e_5x5", "aux1_dense"]),
-    ("resnet", {}, (32, 32, 3), 10, resnet_params(3, 10, 16, [3, 3, 3], 3),
-     ["stem_conv", "stage3_block1_shortcut", "stage3_block3_add", "gap"]),
+    (
+        "vgg16",
+        {"implementation": "keras"},
+        (32, 32, 3),
+        10,
+        vgg16_params(3, 1, 4096, 10),
+        ["block1_conv1", "block5_conv3", "fc1"],
+    ),
+    (
+        "vgg16",
+        {"implementation": "keras"},
+        (150, 150, 3),
+        5,
+        vgg16_params(3, 4, 4096, 5),
+        ["block1_conv1", "block5_conv3", "fc1"],
+    ),
+    (
+        "googlenet",
+        {},
+        (32, 32, 3),
+        10,
+        10_326_350,
+        ["conv1_3x3", "inception_3a_3x3", "inception_5b_pool_proj", "aux1_dense", "aux2_conv"],
+    ),
+    (
+        "googlenet",
+        {},
+        (150, 150, 3),
+        5,
+        7_172_927,
+        ["conv1_7x7_s2", "pool2_3x3_s2", "inception_4e_5x5", "aux1_dense"],
+    ),
+    (
+        "resnet",
+        {},
+        (32, 32, 3),
+        10,
+        resnet_params(3, 10, 16, [3, 3, 3], 3),
+        ["stem_conv", "stage3_block1_shortcut", "stage3_block3_add", "gap"],
+    ),
     ("resnet", {}, (150, 150, 3), 5, resnet_params(3, 5, 16, [3, 3, 3], 7), ["stem_pool", "gap"]),
 ]
 
 
 @pytest.mark.parametrize(
-    "family, options, shape, num_classes, params, layer_names", CASES,
+    "family, options, shape, num_classes, params, layer_names",
+    CASES,
     ids=[f"{c[0]}-{c[1].get('implementation', '')}-{c[2][0]}px" for c in CASES],
 )
 def test_family_builds_trains_and_has_exact_param_count(
@@ -118,7 +164,8 @@ def test_family_builds_trains_and_has_exact_param_count(
     assert model.count_params() == params
     assert len(model.outputs) == len(AUX_LOSS_WEIGHTS[family])
     assert [tuple(output.shape) for output in model.outputs] == [(None, num_classes)] * len(
-        model.outputs)
+        model.outputs
+    )
     names = {layer.name for layer in model.layers}
     assert set(layer_names) <= names
     train_one_step(model, family, num_classes)
@@ -159,11 +206,14 @@ def test_width_multiplier_scales_filters():
     assert model.get_layer("aux1_dense").units == 512
 
 
-@pytest.mark.parametrize("family, options", [
-    ("alexnet", {"width": 0.25, "dense_units": 32}),
-    ("googlenet", {"width": 0.25}),
-    ("resnet", {}),
-])
+@pytest.mark.parametrize(
+    "family, options",
+    [
+        ("alexnet", {"width": 0.25, "dense_units": 32}),
+        ("googlenet", {"width": 0.25}),
+        ("resnet", {}),
+    ],
+)
 def test_small_grayscale_images_build_where_the_family_allows(family, options):
     model = make_model(family, options, (28, 28, 1), 10)
 
@@ -178,20 +228,26 @@ def test_vgg16_rejects_images_below_32_naming_the_size_requirement(options):
     assert str(error.value) == "data.image_size: vgg16 needs images of at least 32x32, got 28x28"
 
 
-@pytest.mark.parametrize("family, stem, minimum", [
-    ("alexnet", "small", 15),
-    ("alexnet", "medium", 29),
-    ("alexnet", "classic", 67),
-    ("googlenet", "small", 9),
-    ("googlenet", "medium", 33),
-    ("googlenet", "classic", 65),
-])
+@pytest.mark.parametrize(
+    "family, stem, minimum",
+    [
+        ("alexnet", "small", 15),
+        ("alexnet", "medium", 29),
+        ("alexnet", "classic", 67),
+        ("googlenet", "small", 9),
+        ("googlenet", "medium", 33),
+        ("googlenet", "classic", 65),
+    ],
+)
 def test_each_stem_builds_down_to_its_minimum_size_and_rejects_smaller(family, stem, minimum):
     options = {"stem": stem, "width": 0.125}
     make_model(family, options, (minimum, minimum, 1), 2)
 
-    with pytest.raises(ConfigError, match=rf"^data\.image_size: {family} with stem {stem} "
-                                          rf"needs images of at least {minimum}x{minimum}"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"^data\.image_size: {family} with stem {stem} "
+        rf"needs images of at least {minimum}x{minimum}",
+    ):
         make_model(family, options, (minimum - 1, minimum + 5, 1), 2)
 
 
@@ -216,36 +272,46 @@ def test_error_message_names_the_dotted_key():
     assert str(error.value) == "variants.alex.options.width: must be a positive number, got -2"
 
 
-@pytest.mark.parametrize("family, option, value, problem", [
-    ("alexnet", "width", 0, "must be a positive number"),
-    ("alexnet", "dense_units", 0, "must be a positive integer"),
-    ("alexnet", "dense_units", True, "must be a positive integer"),
-    ("alexnet", "stem", "huge", "must be one of auto | small | medium | classic"),
-    ("vgg16", "implementation", "torch", "must be one of hand | keras"),
-    ("vgg16", "batchnorm", "yes", "must be true or false"),
-    ("vgg16", "dense_units", "many", "must be auto or a positive integer"),
-    ("vgg16", "weights", "imagenet21k", "must be one of null | imagenet"),
-    ("vgg16", "fine_tune_at", 6, "must be null or an integer from 1 to 5"),
-    ("googlenet", "width", "wide", "must be a positive number"),
-    ("resnet", "depth", [2, 0, 2], "must be a positive integer or a non-empty list"),
-    ("resnet", "depth", 2.5, "must be a positive integer or a non-empty list"),
-    ("resnet", "width", 16.0, "must be a positive integer"),
-    ("resnet", "stages", 0, "must be a positive integer"),
-    ("resnet", "downsample", "avgpool", "must be one of stride | maxpool"),
-])
+@pytest.mark.parametrize(
+    "family, option, value, problem",
+    [
+        ("alexnet", "width", 0, "must be a positive number"),
+        ("alexnet", "dense_units", 0, "must be a positive integer"),
+        ("alexnet", "dense_units", True, "must be a positive integer"),
+        ("alexnet", "stem", "huge", "must be one of auto | small | medium | classic"),
+        ("vgg16", "implementation", "torch", "must be one of hand | keras"),
+        ("vgg16", "batchnorm", "yes", "must be true or false"),
+        ("vgg16", "dense_units", "many", "must be auto or a positive integer"),
+        ("vgg16", "weights", "imagenet21k", "must be one of null | imagenet"),
+        ("vgg16", "fine_tune_at", 6, "must be null or an integer from 1 to 5"),
+        ("googlenet", "width", "wide", "must be a positive number"),
+        ("resnet", "depth", [2, 0, 2], "must be a positive integer or a non-empty list"),
+        ("resnet", "depth", 2.5, "must be a positive integer or a non-empty list"),
+        ("resnet", "width", 16.0, "must be a positive integer"),
+        ("resnet", "stages", 0, "must be a positive integer"),
+        ("resnet", "downsample", "avgpool", "must be one of stride | maxpool"),
+    ],
+)
 def test_invalid_option_value_names_the_option_key(family, option, value, problem):
     with pytest.raises(ConfigError, match=rf"^{KEY}\.{option}: {problem}"):
         validate_family_options(family, {option: value}, KEY)
 
 
-@pytest.mark.parametrize("family, options, option, problem", [
-    ("vgg16", {"implementation": "keras", "batchnorm": True}, "batchnorm", "has no BatchNorm"),
-    ("vgg16", {"weights": "imagenet"}, "weights", "need implementation: keras"),
-    ("vgg16", {"implementation": "keras", "fine_tune_at": 4}, "fine_tune_at",
-     "only applies with weights: imagenet"),
-    ("vgg16", {"implementation": "keras", "dense_units": 512}, "dense_units", "fixed at 4096"),
-    ("resnet", {"depth": [1, 1], "stages": 3}, "depth", "has 2 entries but stages is 3"),
-])
+@pytest.mark.parametrize(
+    "family, options, option, problem",
+    [
+        ("vgg16", {"implementation": "keras", "batchnorm": True}, "batchnorm", "has no BatchNorm"),
+        ("vgg16", {"weights": "imagenet"}, "weights", "need implementation: keras"),
+        (
+            "vgg16",
+            {"implementation": "keras", "fine_tune_at": 4},
+            "fine_tune_at",
+            "only applies with weights: imagenet",
+        ),
+        ("vgg16", {"implementation": "keras", "dense_units": 512}, "dense_units", "fixed at 4096"),
+        ("resnet", {"depth": [1, 1], "stages": 3}, "depth", "has 2 entries but stages is 3"),
+    ],
+)
 def test_conflicting_options_name_the_option_key(family, options, option, problem):
     with pytest.raises(ConfigError, match=rf"^{KEY}\.{option}: .*{problem}"):
         validate_family_options(family, options, KEY)
@@ -283,8 +349,9 @@ def test_build_family_validates_its_options():
 
 def test_imagenet_weights_offline_fail_with_one_line_saying_what_to_do(monkeypatch):
     def offline_get_file(fname, origin, **kwargs):
-        raise Exception(f"URL fetch failure on {origin}: None -- [Errno -2] Name or service "
-                        "not known")
+        raise Exception(
+            f"URL fetch failure on {origin}: None -- [Errno -2] Name or service not known"
+        )
 
     monkeypatch.setattr(file_utils, "get_file", offline_get_file)
     with pytest.raises(ConfigError) as error:
@@ -293,8 +360,9 @@ def test_imagenet_weights_offline_fail_with_one_line_saying_what_to_do(monkeypat
     message = str(error.value)
     assert "\n" not in message
     assert message.startswith(f"{KEY}.weights: could not get the ImageNet weights (URL fetch")
-    assert message.endswith("downloading them needs network access: set weights: null to train "
-                            "from scratch")
+    assert message.endswith(
+        "downloading them needs network access: set weights: null to train from scratch"
+    )
 
 
 def test_imagenet_transfer_loads_the_weights_file_and_freezes_up_to_fine_tune_at(
@@ -310,8 +378,10 @@ def test_imagenet_transfer_loads_the_weights_file_and_freezes_up_to_fine_tune_at
     model = make_model("vgg16", options, (32, 32, 1), 3)
 
     assert "gray_to_rgb" in {layer.name for layer in model.layers}
-    np.testing.assert_array_equal(model.get_layer("block1_conv1").get_weights()[0],
-                                  donor.get_layer("block1_conv1").get_weights()[0])
+    np.testing.assert_array_equal(
+        model.get_layer("block1_conv1").get_weights()[0],
+        donor.get_layer("block1_conv1").get_weights()[0],
+    )
     trainable = {layer.name for layer in model.layers if layer.trainable and layer.weights}
     assert trainable == {"block5_conv1", "block5_conv2", "block5_conv3", "fc1", "predictions"}
     assert model.count_params() == vgg16_conv_params(3) + dense(512, 512) + dense(512, 3)

@@ -125,6 +125,15 @@ def test_filter_grid_shows_at_most_64_filters_of_the_first_conv2d():
     assert figure.get_suptitle() == "edges: first 64 of 70 filters, 3x3, RGB"
 
 
+def test_model_without_convolutions_has_no_filters_or_feature_maps():
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(2)])
+
+    figure = plot_filters(model)
+
+    assert [t.get_text() for t in figure.axes[0].texts] == ["No Conv2D layer in this model: no filters to show"]
+    assert feature_maps(model, np.zeros((1, 4, 4, 1))) == {}
+
+
 def random_predictions(count=40, classes=3, seed=0):
     rng = np.random.default_rng(seed)
     probabilities = rng.dirichlet(np.ones(classes), size=count).astype(np.float32)

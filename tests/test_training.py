@@ -102,3 +102,12 @@ def test_killed_training_resumes_and_matches_uninterrupted_run(tmp_path):
     assert read(interrupted, "models/small/training.json")["epochs_run"] == 5
     with open(interrupted / "dvclive/small/plots/metrics/eval/accuracy.tsv", newline="") as handle:
         assert [row["step"] for row in csv.DictReader(handle, delimiter="\t")] == ["0", "1", "2", "3", "4"]
+
+
+def test_mirrored_over_two_logical_cpus(tmp_path):
+    directory = project(tmp_path, epochs=2)
+    write_params(directory, {"small": small_variant(epochs=2)}, train={"distribute": "mirrored", "cpu_replicas": 2})
+    run_stage(directory, "stages.train", "small")
+    training = read(directory, "models/small/training.json")
+    assert training["replicas"] == 2 and training["epochs_run"] == 2
+    assert read(directory, "models/small/history.json")["accuracy"][-1] > 0.5

@@ -1,4 +1,4 @@
-"""Folder-per-class image collections, from a folder, an archive of one, or an http(s) URL of an archive.
+"""Folder-per-class image collections: a folder, an archive of one, or an http(s) URL of an archive.
 
 Layouts, possibly under one wrapping folder: `<class>/<images>` (a test split is carved out
 later), or `train/<class>/...` and `test/<class>/...` (the dataset's own split). Class names
@@ -11,18 +11,19 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from cnnlab.data.archives import extract
+from cnnlab.data.archives import open_tree
 from cnnlab.data.checksums import file_digest
 from cnnlab.data.collection import Collection
-from cnnlab.data.images import IMAGE_SUFFIXES, decode_files
+from cnnlab.data.images import IMAGE_SUFFIXES, decode_images
 from cnnlab.data.notices import listing, warn
 from cnnlab.data.sources import expected_checksum, fetch_source
 from cnnlab.errors import ConfigError, DataError
 
 SPLIT_FOLDERS = ("train", "test")
+_ARCHIVE_SUFFIX = re.compile(r"(\.tar\.gz|\.tgz|\.tar\.bz2|\.tbz2|\.tar\.xz|\.txz|\.tar|\.zip)$", re.IGNORECASE)
 
 
-def read_folder(data_params, download_dir, scratch, spec):
+def read_folder(data_params, download_dir, spec):
     source = data_params.get("source")
     if source is None:
         raise ConfigError("data.source: the folder dataset needs data.source, a folder of class folders, "
@@ -30,109 +31,121 @@ def read_folder(data_params, download_dir, scratch, spec):
     expected = expected_checksum(data_params)
     path = fetch_source(source, download_dir, expected)
     if path.is_dir():
-        base, checksum = path, {}
+        checksum = {}
     else:
-        base = Path(scratch) / "extracted"
-        extract(path, base)
         checksum = expected.as_record() if expected else {"sha256": file_digest(path)}
-    return _FolderListing(base, source).collection(_dataset_name(source), checksum, spec)
+    return _FolderListing(open_tree(path), str(source)).collection(_dataset_name(source), checksum, spec)
+
+
+def _parent(relative):
+    return relative.rpartition("/")[0]
+
+
+def _base_name(relative):
+    return relative.rpartition("/")[2]
 
 
 def _dataset_name(source):
     name = Path(urlsplit(str(source)).path.rstrip("/")).name
-    return re.sub(r"(\.tar\.gz|\.tgz|\.tar\.bz2|\.tbz2|\.tar\.xz|\.txz|\.tar|\.zip)$", "", name, flags=re.I) or "folder"
-
-
-def _visible(folder):
-    return sorted(entry for entry in folder.iterdir() if not entry.name.startswith(".") and entry.name != "__MACOSX")
+    return _ARCHIVE_SUFFIX.sub("", name) or "folder"
 
 
 class _FolderListing:
     """Every image file of the dataset with its class, before any pixel is read."""
 
-    def __init__(self, base, source):
-        self.base, self.source = base, source
-        self.paths, self.labels, self.in_test, self.skipped = [], [], [], []
-        root = self._unwrap(base)
-        if all((root / name).is_dir() for name in SPLIT_FOLDERS):
+    def __init__(self, tree, source):
+        self.tree, self.source = tree, source
+        self.names, self.labels, self.in_test, self.skipped = [], [], [], []
+        self.sorted_files = sorted(tree.files)
+        self.children = {}  # folder -> ([subfolders], [files]), all relative posix paths
+        for folder in sorted(tree.dirs):
+            self.children.setdefault(_parent(folder), ([], []))[0].append(folder)
+        for file in self.sorted_files:
+            self.children.setdefault(_parent(file), ([], []))[1].append(file)
+        root = self._unwrap("")
+        if all(self._join(root, name) in tree.dirs for name in SPLIT_FOLDERS):
             self._warn_extra_folders(root)
-            self.classes = self._class_names(root / "train")
-            self._add_split(root / "train", in_test=False)
-            self._add_split(root / "test", in_test=True)
+            self.classes = self._class_names(self._join(root, "train"))
+            self._add_split(self._join(root, "train"), self.classes, in_test=False)
+            self._add_split(self._join(root, "test"), self._subfolders(self._join(root, "test")), in_test=True)
         else:
             self.classes = self._class_names(root)
-            self._add_split(root, in_test=False)
-
-    def display(self, path):
-        """How messages name a file: relative to data.source (inside the archive, for an archive)."""
-        relative = Path(path).relative_to(self.base).as_posix()
-        return f"{self.source.rstrip('/')}/{relative}" if relative != "." else self.source
+            self._add_split(root, self.classes, in_test=False)
 
     def collection(self, name, checksum, spec):
-        paths = self.paths
-        display_names = [self.display(path) for path in paths]
-        has_test = any(self.in_test)
-
         def load(indices):
-            x, kept, unreadable = decode_files([paths[i] for i in indices], spec, [display_names[i] for i in indices])
+            wanted = [self.names[i] for i in indices]
+            slot = {file: i for i, file in enumerate(wanted)}
+            files = ((slot[file], self.display(file), opened) for file, opened in self.tree.read(wanted))
+            x, kept, unreadable = decode_images(files, len(wanted), spec)
             self.skipped.extend(unreadable)
             return x, kept
 
-        return Collection(name, self.classes, np.array(self.labels, dtype=np.int64),
-                          np.array(self.in_test, dtype=bool) if has_test else None, load,
+        is_test = np.array(self.in_test, dtype=bool) if any(self.in_test) else None
+        return Collection(name, self.classes, np.array(self.labels, dtype=np.int64), is_test, load,
                           self.source, checksum, self.skipped)
 
+    def display(self, relative):
+        """How messages name a file: data.source followed by the path inside it."""
+        return f"{self.source.rstrip('/')}/{relative}" if relative else self.source
+
     @staticmethod
-    def _unwrap(folder):
+    def _join(folder, name):
+        return f"{folder}/{name}" if folder else name
+
+    def _children(self, folder):
+        """(subfolders, files) directly inside `folder`, sorted."""
+        return self.children.get(folder, ([], []))
+
+    def _unwrap(self, folder):
         """Step into a lone wrapping folder (an archive of `flowers/` holding the class folders)."""
         while True:
-            entries = _visible(folder)
-            if len(entries) == 1 and entries[0].is_dir() and any(e.is_dir() for e in _visible(entries[0])):
-                folder = entries[0]
+            subfolders, files = self._children(folder)
+            if len(subfolders) == 1 and not files and self._children(subfolders[0])[0]:
+                folder = subfolders[0]
             else:
                 return folder
 
-    def _subfolder_names(self, folder):
-        names = [entry.name for entry in _visible(folder) if entry.is_dir()]
+    def _subfolders(self, folder):
+        names = [_base_name(d) for d in self._children(folder)[0]]
         if not names:
             raise DataError(f"{self.display(folder)}: no class folders found; expected <class>/<images> "
                             f"or train/<class>/ and test/<class>/")
         return names
 
     def _class_names(self, folder):
-        names = self._subfolder_names(folder)
+        names = self._subfolders(folder)
         if len(names) == 1:
             raise DataError(f"{self.display(folder)}: only one class folder ({names[0]}); "
                             f"a classifier needs at least two classes")
         return names
 
-    def _add_split(self, folder, in_test):
-        for name in self._subfolder_names(folder) if in_test else self.classes:
+    def _add_split(self, folder, class_names, in_test):
+        for name in class_names:
+            class_folder = self._join(folder, name)
             if name not in self.classes:
-                raise DataError(f"{self.display(folder / name)}: class {name!r} has no folder in train/; "
+                raise DataError(f"{self.display(class_folder)}: class {name!r} has no folder in train/; "
                                 f"every test class needs training images")
-            images = self._images(folder / name)
-            self.paths += images
+            images = self._images(class_folder)
+            self.names += images
             self.labels += [self.classes.index(name)] * len(images)
             self.in_test += [in_test] * len(images)
 
     def _images(self, class_folder):
+        prefix = class_folder + "/"
         images = []
-        for folder, subfolders, files in os.walk(class_folder):
-            subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
-            for file in sorted(name for name in files if not name.startswith(".")):
-                path = Path(folder) / file
-                if path.suffix.lower() in IMAGE_SUFFIXES and path.stat().st_size > 0:
-                    images.append(path)
-                else:
-                    self.skipped.append(self.display(path))
+        for file in (f for f in self.sorted_files if f.startswith(prefix)):
+            if os.path.splitext(file)[1].lower() in IMAGE_SUFFIXES and self.tree.files[file] > 0:
+                images.append(file)
+            else:
+                self.skipped.append(self.display(file))
         if not images:
             raise DataError(f"{self.display(class_folder)}: class folder holds no images; "
                             f"add images or remove the folder")
         return images
 
     def _warn_extra_folders(self, root):
-        extra = [entry.name for entry in _visible(root) if entry.is_dir() and entry.name not in SPLIT_FOLDERS]
+        extra = [_base_name(d) for d in self._children(root)[0] if _base_name(d) not in SPLIT_FOLDERS]
         if extra:
             warn(f"{self.display(root)}: ignoring {listing(extra)} beside train/ and test/ "
                  f"(the validation split is carved from train/)")

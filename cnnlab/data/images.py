@@ -59,9 +59,10 @@ def convert_array(x, spec):
     return out
 
 
-def load_image_file(path, spec):
-    """(array, was_gray) for one file; with spec.channels None the image keeps 1 or 3 channels."""
-    with Image.open(path) as image:
+def load_image_file(file, spec):
+    """(array, was_gray) for one file (path or file object); with spec.channels None the image
+    keeps 1 or 3 channels."""
+    with Image.open(file) as image:
         if spec.size:
             side = max(spec.size)
             image.draft(None, (side, side))  # JPEG: decode at a reduced scale, much faster
@@ -70,15 +71,16 @@ def load_image_file(path, spec):
         return image_to_array(image, spec.size or (image.height, image.width), channels), was_gray
 
 
-def decode_files(paths, spec, names=None):
-    """Decode `paths` into one uint8 N x H x W x C array; returns (x, kept mask, unreadable names).
+def decode_images(files, count, spec):
+    """Decode `count` images into one uint8 N x H x W x C array; returns (x, kept mask, unreadable names).
 
-    Unreadable files are left out (kept[i] False). With spec.channels None the array has one
-    channel when every image is grayscale and three otherwise; with spec.size None every image
-    must have the same size.
+    `files` yields (position, name, path or file object) in any order. Unreadable images are
+    left out (kept[position] False). With spec.channels None the array has one channel when every
+    image is grayscale and three otherwise; with spec.size None all images must have one size.
     """
-    names = names or [str(p) for p in paths]
-    results = [_try_load(path, spec) for path in paths]
+    results, names = [(None, False)] * count, [""] * count
+    for position, name, file in files:
+        results[position], names[position] = _try_load(file, spec), name
     kept = np.array([array is not None for array, _ in results], dtype=bool)
     unreadable = [name for name, ok in zip(names, kept) if not ok]
     arrays = [array for array, _ in results if array is not None]
@@ -86,7 +88,7 @@ def decode_files(paths, spec, names=None):
         return np.empty((0, *(spec.size or (0, 0)), spec.channels or 3), np.uint8), kept, unreadable
     all_gray = all(gray for array, gray in results if array is not None)
     channels = spec.channels or (1 if all_gray else 3)
-    height, width = spec.size or _common_size(arrays, [n for n, ok in zip(names, kept) if ok])
+    height, width = spec.size or _common_size(arrays, [name for name, ok in zip(names, kept) if ok])
     x = np.empty((len(arrays), height, width, channels), dtype=np.uint8)
     for i, array in enumerate(arrays):
         x[i] = array  # a 1-channel image broadcasts to RGB exactly as Pillow's L -> RGB

@@ -1,5 +1,4 @@
 """prepare(): any dataset kind -> data/prepared/{train,val,test}.npz and card.json (docs/design.md)."""
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +20,9 @@ _STATS_CHUNK_VALUES = 1 << 23  # float64 working set per chunk: 64 MB
 def prepare(data_params, out_dir, download_dir):
     """Read the dataset `data_params` describes, split it, write `out_dir` as a whole; return the card."""
     spec = ImageSpec.from_params(data_params)
-    download_dir = Path(download_dir)
-    download_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=download_dir, prefix=".scratch-") as scratch:
-        collection = read_collection(data_params, download_dir, Path(scratch), spec)
-        _check_skipped(collection, data_params["strict"])
-        arrays = _load_splits(collection, select_splits(collection.labels, collection.is_test, data_params))
+    collection = read_collection(data_params, Path(download_dir), spec)
+    _check_skipped(collection, data_params["strict"])
+    arrays = _load_splits(collection, select_splits(collection.labels, collection.is_test, data_params))
     _check_skipped(collection, data_params["strict"])
     if collection.skipped:
         warn(f"skipped {len(collection.skipped)} files that are not readable images: {listing(collection.skipped)}")
@@ -36,14 +32,14 @@ def prepare(data_params, out_dir, download_dir):
     return card
 
 
-def read_collection(data_params, download_dir, scratch, spec):
+def read_collection(data_params, download_dir, spec):
     kind = data_params["dataset"]
     if kind == "cifar10":
         return read_cifar10(data_params, download_dir, spec)
     if kind in IDX_DATASETS:
         return read_idx_dataset(IDX_DATASETS[kind], data_params, download_dir, spec)
     if kind == "folder":
-        return read_folder(data_params, download_dir, scratch, spec)
+        return read_folder(data_params, download_dir, spec)
     if kind == "digits":
         return read_digits(data_params, spec)
     raise ConfigError(f"data.dataset: unknown dataset {kind!r}; known: {', '.join(KINDS)}")

@@ -8,6 +8,7 @@ class count, with their options validated up front.
 Each family lives in its own module (family_<name>.py) with OPTIONS, LOSS_WEIGHTS,
 build() and, where options constrain each other, check().
 """
+
 import difflib
 
 from keras import layers
@@ -50,15 +51,17 @@ def validate_family_options(family, options, key):
     module = _module(family, key)
     options = {} if options is None else options
     if not isinstance(options, dict):
-        raise ConfigError(f"{key}: must be a mapping of option: value, "
-                          f"got {type(options).__name__}")
+        raise ConfigError(
+            f"{key}: must be a mapping of option: value, got {type(options).__name__}"
+        )
     for option in options:
         if option not in module.OPTIONS:
-            raise ConfigError(f"{key}.{option}: unknown option for {family}"
-                              f"{_did_you_mean(option, module.OPTIONS)}; "
-                              f"its options are {', '.join(module.OPTIONS)}")
-    filled = {option: options.get(option, spec.default)
-              for option, spec in module.OPTIONS.items()}
+            raise ConfigError(
+                f"{key}.{option}: unknown option for {family}"
+                f"{_did_you_mean(option, module.OPTIONS)}; "
+                f"its options are {', '.join(module.OPTIONS)}"
+            )
+    filled = {option: options.get(option, spec.default) for option, spec in module.OPTIONS.items()}
     for option, spec in module.OPTIONS.items():
         problem = spec.check(filled[option])
         if problem:
@@ -99,8 +102,10 @@ def flops_per_image(model):
 
 def _module(family, key):
     if not isinstance(family, str) or family not in _MODULES:
-        raise ConfigError(f"{key}: unknown family {family!r}{_did_you_mean(family, _MODULES)}; "
-                          f"known families: {', '.join(sorted(_MODULES))}")
+        raise ConfigError(
+            f"{key}: unknown family {family!r}{_did_you_mean(family, _MODULES)}; "
+            f"known families: {', '.join(sorted(_MODULES))}"
+        )
     return _MODULES[family]
 
 

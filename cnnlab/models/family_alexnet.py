@@ -7,14 +7,24 @@ Only the first conv adapts to the image size (`stem`):
   small    3x3 stride 1, same padding        (32 px -> 3x3, as small as 15 px)
 The three pools stay: without the stride-4 conv, 32 px already ends at 3x3 after them.
 """
+
 from keras import layers
 
 from cnnlab.models.family_common import require_min_size, resolve_stem, scaled
-from cnnlab.models.family_options import STEMS, Option, one_of, positive_int, positive_number
+from cnnlab.models.family_options import (
+    STEMS,
+    Option,
+    one_of,
+    positive_int,
+    positive_number,
+)
 
 OPTIONS = {
-    "stem": Option("auto", "first conv: auto (by image size) | small 3x3/1 | medium 5x5/2 | "
-                   "classic 11x11/4", one_of(*STEMS)),
+    "stem": Option(
+        "auto",
+        "first conv: auto (by image size) | small 3x3/1 | medium 5x5/2 | classic 11x11/4",
+        one_of(*STEMS),
+    ),
     "width": Option(1.0, "multiplier on the conv filters 96-256-384-384-256", positive_number),
     "dense_units": Option(4096, "units of each of the two hidden dense layers", positive_int),
 }
@@ -50,8 +60,9 @@ def build(options, inputs, num_classes, key):
 
 
 def _conv_relu_bn(x, name, filters, kernel, strides, padding):
-    x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, activation="relu",
-                      name=name)(x)
+    x = layers.Conv2D(
+        filters, kernel, strides=strides, padding=padding, activation="relu", name=name
+    )(x)
     return layers.BatchNormalization(name=f"{name}_bn")(x)
 
 

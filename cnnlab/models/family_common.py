@@ -1,4 +1,5 @@
 """Helpers shared by the family builders: input geometry, stem choice, width scaling."""
+
 from cnnlab.errors import ConfigError
 
 # `stem: auto` picks by the smaller image side. The thresholds keep the feature maps

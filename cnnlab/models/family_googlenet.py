@@ -8,16 +8,22 @@ image size so that inception 3a sees a 16-63 px map:
   small    3x3/1 conv, 1x1 + 3x3 convs, no pools                (32 px -> 32)
 `width` scales every conv filter count and the auxiliary dense units, to fit a CPU.
 """
+
 from keras import layers
 
 from cnnlab.models.family_common import require_min_size, resolve_stem, scaled
 from cnnlab.models.family_options import STEMS, Option, one_of, positive_number
 
 OPTIONS = {
-    "stem": Option("auto", "auto (by image size) | small (no stem pools) | medium (3x3/1 conv, "
-                   "2 pools) | classic (7x7/2 conv, 2 pools)", one_of(*STEMS)),
-    "width": Option(1.0, "multiplier on every conv filter count and the aux dense units",
-                    positive_number),
+    "stem": Option(
+        "auto",
+        "auto (by image size) | small (no stem pools) | medium (3x3/1 conv, "
+        "2 pools) | classic (7x7/2 conv, 2 pools)",
+        one_of(*STEMS),
+    ),
+    "width": Option(
+        1.0, "multiplier on every conv filter count and the aux dense units", positive_number
+    ),
 }
 LOSS_WEIGHTS = [1.0, 0.3, 0.3]
 
@@ -100,8 +106,9 @@ def _aux_head(x, name, num_classes, width):
 
 
 def _conv(x, filters, kernel, name, strides=1):
-    return layers.Conv2D(filters, kernel, strides=strides, padding="same", activation="relu",
-                         name=name)(x)
+    return layers.Conv2D(
+        filters, kernel, strides=strides, padding="same", activation="relu", name=name
+    )(x)
 
 
 def _max_pool(x, name):

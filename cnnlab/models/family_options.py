@@ -3,8 +3,9 @@
 A check returns None for a valid value, otherwise the text that follows
 `<key>.<option>: ` in the ConfigError message ("must be a positive integer, got -2").
 """
+
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 STEMS = ("auto", "small", "medium", "classic")
 

@@ -8,22 +8,41 @@ ResNet-9 / DAWNBench CIFAR recipes). depth n with 3 stages gives the 6n+2-layer 
 (n=3: ResNet-20). Stems: small 3x3/1 conv, medium adds a 3x3/2 max pool, classic is the
 ImageNet 7x7/2 conv + 3x3/2 max pool; auto picks by image size.
 """
+
 from keras import layers
 
 from cnnlab.errors import ConfigError
 from cnnlab.models.family_common import resolve_stem
-from cnnlab.models.family_options import STEMS, Option, one_of, positive_int, positive_int_or_list
+from cnnlab.models.family_options import (
+    STEMS,
+    Option,
+    one_of,
+    positive_int,
+    positive_int_or_list,
+)
 
 OPTIONS = {
-    "depth": Option(3, "residual blocks per stage: n (same for every stage; 3 stages -> "
-                    "6n+2 layers) or a list with one count per stage", positive_int_or_list),
-    "width": Option(16, "filters of the stem and first stage; doubled at each later stage",
-                    positive_int),
+    "depth": Option(
+        3,
+        "residual blocks per stage: n (same for every stage; 3 stages -> "
+        "6n+2 layers) or a list with one count per stage",
+        positive_int_or_list,
+    ),
+    "width": Option(
+        16, "filters of the stem and first stage; doubled at each later stage", positive_int
+    ),
     "stages": Option(3, "number of stages", positive_int),
-    "downsample": Option("stride", "how later stages halve the map: stride (stride-2 conv) | "
-                         "maxpool (2x2 max pool)", one_of("stride", "maxpool")),
-    "stem": Option("auto", "auto (by image size) | small 3x3/1 conv | medium + 3x3/2 max pool | "
-                   "classic 7x7/2 conv + 3x3/2 max pool", one_of(*STEMS)),
+    "downsample": Option(
+        "stride",
+        "how later stages halve the map: stride (stride-2 conv) | maxpool (2x2 max pool)",
+        one_of("stride", "maxpool"),
+    ),
+    "stem": Option(
+        "auto",
+        "auto (by image size) | small 3x3/1 conv | medium + 3x3/2 max pool | "
+        "classic 7x7/2 conv + 3x3/2 max pool",
+        one_of(*STEMS),
+    ),
 }
 LOSS_WEIGHTS = [1.0]
 
@@ -31,8 +50,10 @@ LOSS_WEIGHTS = [1.0]
 def check(options, key):
     depth = options["depth"]
     if isinstance(depth, list) and len(depth) != options["stages"]:
-        raise ConfigError(f"{key}.depth: has {len(depth)} entries but stages is "
-                          f"{options['stages']}; give one block count per stage")
+        raise ConfigError(
+            f"{key}.depth: has {len(depth)} entries but stages is "
+            f"{options['stages']}; give one block count per stage"
+        )
 
 
 def _blocks_per_stage(options):
@@ -77,6 +98,7 @@ def _residual_block(x, filters, name, downsample):
 
 
 def _conv_bn(x, filters, kernel, name, strides=1):
-    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
-                      name=name)(x)
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False, name=name)(
+        x
+    )
     return layers.BatchNormalization(name=f"{name}_bn")(x)

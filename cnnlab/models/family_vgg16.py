@@ -11,24 +11,42 @@ Both need images of at least 32x32. The ImageNet base was trained on caffe-style
 (BGR, mean-subtracted 0-255 pixels) while `inputs` arrive normalized, so expect transfer
 learning to need fine-tuning rather than a frozen base alone.
 """
+
 import keras
 from keras import layers
 
 from cnnlab.errors import ConfigError
 from cnnlab.models.family_common import channels, image_size, require_min_size
-from cnnlab.models.family_options import Option, auto_or_positive_int, boolean, int_between, one_of
+from cnnlab.models.family_options import (
+    Option,
+    auto_or_positive_int,
+    boolean,
+    int_between,
+    one_of,
+)
 
 OPTIONS = {
-    "implementation": Option("hand", "hand (built here) | keras (keras.applications.VGG16)",
-                             one_of("hand", "keras")),
-    "batchnorm": Option(False, "hand only: conv -> BatchNorm -> ReLU instead of conv+ReLU",
-                        boolean),
-    "dense_units": Option("auto", "hidden dense units: auto = 4096 from 64 px, 512 below "
-                          "(512 in the ImageNet-transfer head)", auto_or_positive_int),
-    "weights": Option(None, "keras only: null (random init) | imagenet (transfer learning, "
-                      "downloads the weights once)", one_of(None, "imagenet")),
-    "fine_tune_at": Option(None, "imagenet only: first VGG block (1-5) left trainable; null "
-                           "freezes the whole base", int_between(1, 5, allow_none=True)),
+    "implementation": Option(
+        "hand", "hand (built here) | keras (keras.applications.VGG16)", one_of("hand", "keras")
+    ),
+    "batchnorm": Option(
+        False, "hand only: conv -> BatchNorm -> ReLU instead of conv+ReLU", boolean
+    ),
+    "dense_units": Option(
+        "auto",
+        "hidden dense units: auto = 4096 from 64 px, 512 below (512 in the ImageNet-transfer head)",
+        auto_or_positive_int,
+    ),
+    "weights": Option(
+        None,
+        "keras only: null (random init) | imagenet (transfer learning, downloads the weights once)",
+        one_of(None, "imagenet"),
+    ),
+    "fine_tune_at": Option(
+        None,
+        "imagenet only: first VGG block (1-5) left trainable; null freezes the whole base",
+        int_between(1, 5, allow_none=True),
+    ),
 }
 LOSS_WEIGHTS = [1.0]
 
@@ -40,16 +58,21 @@ BLOCKS = [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)]  # filters, convs per
 def check(options, key):
     keras_top = options["implementation"] == "keras" and options["weights"] is None
     if options["implementation"] == "keras" and options["batchnorm"]:
-        raise ConfigError(f"{key}.batchnorm: keras's VGG16 has no BatchNorm; "
-                          "use implementation: hand")
+        raise ConfigError(
+            f"{key}.batchnorm: keras's VGG16 has no BatchNorm; use implementation: hand"
+        )
     if options["weights"] == "imagenet" and options["implementation"] != "keras":
         raise ConfigError(f"{key}.weights: imagenet weights need implementation: keras")
     if options["fine_tune_at"] is not None and options["weights"] is None:
-        raise ConfigError(f"{key}.fine_tune_at: only applies with weights: imagenet "
-                          "(with weights null every layer trains)")
+        raise ConfigError(
+            f"{key}.fine_tune_at: only applies with weights: imagenet "
+            "(with weights null every layer trains)"
+        )
     if keras_top and options["dense_units"] not in ("auto", 4096):
-        raise ConfigError(f"{key}.dense_units: keras's VGG16 top is fixed at 4096-4096; "
-                          "leave dense_units at auto or use implementation: hand")
+        raise ConfigError(
+            f"{key}.dense_units: keras's VGG16 top is fixed at 4096-4096; "
+            "leave dense_units at auto or use implementation: hand"
+        )
 
 
 def build(options, inputs, num_classes, key):
@@ -86,8 +109,13 @@ def _conv(x, filters, name, batchnorm):
 
 
 def _keras_with_top(inputs, num_classes):
-    model = keras.applications.VGG16(weights=None, include_top=True, classes=num_classes,
-                                     input_shape=tuple(inputs.shape[1:]), input_tensor=inputs)
+    model = keras.applications.VGG16(
+        weights=None,
+        include_top=True,
+        classes=num_classes,
+        input_shape=tuple(inputs.shape[1:]),
+        input_tensor=inputs,
+    )
     return model.output
 
 
@@ -105,8 +133,9 @@ def _imagenet_transfer(options, inputs, num_classes, key):
 
 def _imagenet_base(size, key):
     try:
-        return keras.applications.VGG16(weights="imagenet", include_top=False,
-                                        input_shape=(*size, 3))
+        return keras.applications.VGG16(
+            weights="imagenet", include_top=False, input_shape=(*size, 3)
+        )
     except Exception as error:  # keras raises a bare Exception for a failed download
         reason = (str(error).splitlines() or [type(error).__name__])[0]
         raise ConfigError(
@@ -120,8 +149,9 @@ def _as_rgb(inputs):
         return inputs
     if channels(inputs) == 1:
         return layers.Concatenate(name="gray_to_rgb")([inputs, inputs, inputs])
-    raise ConfigError(f"data.channels: imagenet weights need 1- or 3-channel images, "
-                      f"got {channels(inputs)}")
+    raise ConfigError(
+        f"data.channels: imagenet weights need 1- or 3-channel images, got {channels(inputs)}"
+    )
 
 
 def _replay(model, inputs, first_trainable_block):
