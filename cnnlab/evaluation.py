@@ -48,15 +48,15 @@ def load_json(path, command):
         raise DataError(f"{path}: not valid JSON ({error})") from None
 
 
-def load_split(root, split="test"):
-    """(x, y, card) of a prepared split: raw uint8 images and int labels, plus the dataset card."""
+def load_test_split(root):
+    """(x, y, card): the raw uint8 test images, their int labels and the dataset card."""
     prepared = Path(root) / "data" / "prepared"
-    path = require(prepared / f"{split}.npz", PREPARE)
+    path = require(prepared / "test.npz", PREPARE)
     try:
         with np.load(path) as arrays:
             x, y = arrays["x"], arrays["y"]
     except (KeyError, ValueError, OSError) as error:
-        raise DataError(f"{path}: unreadable prepared split, needs arrays x and y ({error}); rerun `{PREPARE}`") from None
+        raise DataError(f"{path}: unreadable, needs arrays x and y ({error}); rerun `{PREPARE}`") from None
     if len(x) == 0:
         raise DataError(f"{path}: has no images; check data.max_test / the dataset source")
     return x, y.astype(np.int64), load_json(prepared / "card.json", PREPARE)
@@ -107,7 +107,7 @@ def crossentropy(labels, probabilities):
     The outputs are renormalized to sum to 1 first: for a softmax head this changes
     nothing, for a head such as Dense(20, sigmoid) it turns the outputs into a distribution.
     """
-    distribution = probabilities / probabilities.sum(axis=1, keepdims=True)
+    distribution = probabilities / np.maximum(probabilities.sum(axis=1, keepdims=True), np.finfo(np.float32).tiny)
     losses = keras.losses.sparse_categorical_crossentropy(labels, distribution)
     return float(np.mean(keras.ops.convert_to_numpy(losses)))
 
@@ -179,7 +179,7 @@ def confusion_frame(labels, probabilities, names, num_classes):
 
 def evaluate_variant(variant, root=".", tta=False, batch_size=PREDICT_BATCH_SIZE):
     """Evaluate models/<variant>/ on the test split; write metrics/<variant>.json and eval/<variant>/."""
-    images, labels, card = load_split(root, "test")
+    images, labels, card = load_test_split(root)
     directory = model_dir(root, variant)
     model = load_model(directory / "model.keras", train_command(variant))
     check_input_shape(model, images, Path(root) / "data" / "prepared" / "test.npz")

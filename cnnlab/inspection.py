@@ -30,6 +30,15 @@ def image_grid(count, columns, panel_inches=PANEL_INCHES, title_lines=2):
     return figure, list(axes[:count])
 
 
+def empty_figure(message):
+    figure = Figure(figsize=(6, 2))
+    ax = figure.subplots()
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=12)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return figure
+
+
 def conv_layers(model):
     """Every convolution layer, in model order, nested sub-models (keras.applications) included."""
     for layer in model.layers:
@@ -122,13 +131,17 @@ def first_image_of_each_class(labels, num_classes, limit):
     return [int(np.argmax(labels == c)) for c in present]
 
 
+def strip_gap(width):
+    return max(1, width // 8)
+
+
 def channel_strip(maps, low, high):
     """RGBA strip of one image's channels side by side (H x channels*(W+gap)-gap x 4), white gaps.
 
     Channel c is scaled to [low[c], high[c]] and coloured with viridis.
     """
     height, width, channels = maps.shape
-    gap = max(1, width // 8)
+    gap = strip_gap(width)
     scaled = (maps - low) / np.where(high > low, high - low, 1)
     tiles = colormaps["viridis"](np.moveaxis(scaled, -1, 0))
     padded = np.pad(tiles, ((0, 0), (0, 0), (0, gap), (0, 0)), constant_values=1.0)
@@ -152,7 +165,7 @@ def plot_feature_maps(name, maps, images, captions, channels=16):
         strip_ax.imshow(channel_strip(maps[row], low, high), interpolation="nearest")
         strip_ax.set_yticks([])
         strip_ax.set_xticks([])
-    step = width + max(1, width // 8)
+    step = width + strip_gap(width)
     axes[0, 1].xaxis.tick_top()
     axes[0, 1].set_xticks(np.arange(shown) * step + (width - 1) / 2, [f"ch {c}" for c in range(shown)], fontsize=8)
     which = f"all {total} channels" if shown == total else f"first {shown} of {total} channels"
@@ -168,20 +181,17 @@ def evenly_spaced(total, count):
     return np.unique(np.linspace(0, total - 1, min(count, total)).round().astype(int))
 
 
-def prediction_title(actual, predicted, probability, names):
-    return f"true: {names[actual]}\npred: {names[predicted]} ({probability:.2f})"
-
-
 def plot_predictions(images, labels, probabilities, names, indices, title):
     """Grid of test images titled with true class, predicted class and its probability;
     wrong predictions framed and titled in red."""
     figure, axes = image_grid(len(indices), columns=min(8, math.ceil(math.sqrt(len(indices)))))
     predicted = probabilities.argmax(axis=1)
     for ax, index in zip(axes, indices):
+        guess = predicted[index]
         show_image(ax, images[index])
-        ax.set_title(f"#{index} " + prediction_title(labels[index], predicted[index],
-                                                       probabilities[index, predicted[index]], names), fontsize=9)
-        if predicted[index] != labels[index]:
+        ax.set_title(f"#{index} true: {names[labels[index]]}\npred: {names[guess]} ({probabilities[index, guess]:.2f})",
+                     fontsize=9)
+        if guess != labels[index]:
             mark_wrong(ax)
     figure.suptitle(title)
     return figure
@@ -193,15 +203,6 @@ def wrong_predictions(labels, probabilities):
     wrong = np.flatnonzero(predicted != labels)
     confidence = probabilities[wrong, predicted[wrong]]
     return wrong[np.argsort(-confidence, kind="stable")]
-
-
-def empty_figure(message):
-    figure = Figure(figsize=(6, 2))
-    ax = figure.subplots()
-    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=12)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    return figure
 
 
 def plot_mistakes(images, labels, probabilities, names, limit):

@@ -146,7 +146,8 @@ def comparison_frame(variants, root="."):
 def plot_comparison(frame):
     """Test accuracy against parameter count and against training time, points labelled."""
     figure = Figure(figsize=(13, 5), layout="constrained")
-    panels = (("params", "parameters", EngFormatter()), ("train_seconds", "training time (s)", FormatStrFormatter("%g")))
+    panels = (("params", "parameters", EngFormatter()),
+              ("train_seconds", "training time (s)", FormatStrFormatter("%g")))
     for ax, (column, label, formatter) in zip(figure.subplots(1, 2), panels):
         ax.scatter(frame[column], frame["test_accuracy"], s=40)
         for _, row in frame.iterrows():
@@ -154,15 +155,20 @@ def plot_comparison(frame):
                         xytext=(5, 5), fontsize=9)
         ax.set(xscale="log", xlabel=f"{label}, log scale", ylabel="test accuracy", title=f"Test accuracy vs {label}")
         ax.xaxis.set_major_formatter(formatter)
-        ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _, f=formatter: f(value) if leading_digit(value)
-                                                   in (2, 5) else ""))
+        ax.xaxis.set_minor_formatter(label_twos_and_fives(formatter))
         ax.margins(0.15)
         ax.grid(alpha=0.3)
     return figure
 
 
-def leading_digit(value):
-    return round(value / 10 ** np.floor(np.log10(value))) if value > 0 else 0
+def label_twos_and_fives(formatter):
+    """Minor log-axis tick labels at 2x and 5x each power of ten only (the rest stay blank)."""
+
+    def label(value, position):
+        mantissa = round(value / 10 ** np.floor(np.log10(value)))
+        return formatter(value, position) if mantissa in (2, 5) else ""
+
+    return FuncFormatter(label)
 
 
 def write_comparison(variants, root="."):

@@ -7,14 +7,14 @@ import numpy as np
 from cnnlab import inspection, plotting
 from cnnlab.config import load_params, variant_params
 from cnnlab.errors import ConfigError, DataError, exit_on_user_error
-from cnnlab.evaluation import (confusion_frame, eval_dir, evaluate_command, load_json, load_model, load_split,
-                               metrics_path, model_dir, output_names, train_command)
+from cnnlab.evaluation import (confusion_frame, eval_dir, evaluate_command, load_json, load_model,
+                               load_test_split, metrics_path, model_dir, output_names, train_command)
 from cnnlab.fileio import atomic_path, require
 
 
 def write_variant_plots(variant, settings, root="."):
     """Write every PNG of one variant into plots/<variant>/ (replaced as a whole)."""
-    images, labels, card = load_split(root, "test")
+    images, labels, card = load_test_split(root)
     classes = card["classes"]
     trained = model_dir(root, variant)
     history = load_json(trained / "history.json", train_command(variant))

@@ -152,7 +152,7 @@ def test_missing_test_split_names_prepare(tmp_path):
 
 
 def test_model_with_other_input_shape_is_a_one_line_error(tmp_path):
-    card = write_prepared(tmp_path, PIXELS.reshape(-1, 1, 3, 1), LABELS, CLASSES)
+    write_prepared(tmp_path, PIXELS.reshape(-1, 1, 3, 1), LABELS, CLASSES)
     write_variant(tmp_path, "other", identity_model(4), card_for(CLASSES, (1, 4, 1), 6))
 
     with pytest.raises(UserError, match=r"test.npz: images are \(1, 3, 1\) but the model expects \(1, 4, 1\)"):

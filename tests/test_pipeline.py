@@ -2,8 +2,10 @@
 temporary git repository, offline on scikit-learn's digits."""
 import json
 import os
+import re
 import shutil
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -87,3 +89,25 @@ def test_experiment_retrains_only_the_changed_variant_and_compares(pipeline):
     run(pipeline, "dvc", "plots", "diff", "HEAD", "-o", "plots_html")
     html = (pipeline / "plots_html/index.html").read_text()
     assert "predictions.csv" in html and "curves.png" in html
+
+
+def test_queued_grid_runs_in_parallel_workers_and_lists_every_run(pipeline):
+    """The study recipe from the README on a 2x2 grid: queue, run with 2 workers, compare."""
+    run(pipeline, "dvc", "exp", "run", "--queue", "evaluate@tiny_a",
+        "-S", "variants.tiny_a.optimizer.learning_rate=0.01,0.003", "-S", "variants.tiny_a.batch_size=16,32")
+    run(pipeline, "dvc", "queue", "start", "--jobs", "2")
+    deadline = time.time() + 420
+    while time.time() < deadline and re.search(r"Queued|Running", run(pipeline, "dvc", "queue", "status")):
+        time.sleep(3)
+    status = run(pipeline, "dvc", "queue", "status")
+    assert status.count("Success") == 4, status
+
+    runs = {}
+    for baseline in json.loads(run(pipeline, "dvc", "exp", "show", "--json")):
+        for experiment in baseline.get("experiments") or []:
+            data = experiment["revs"][0]["data"]
+            variant = data["params"]["params.yaml"]["data"]["variants"]["tiny_a"]
+            accuracy = data["metrics"]["metrics/tiny_a.json"]["data"]["test_accuracy"]
+            runs[(variant["optimizer"]["learning_rate"], variant["batch_size"])] = accuracy
+    assert set(runs) >= {(0.01, 16), (0.01, 32), (0.003, 16), (0.003, 32)}
+    assert all(0.3 < accuracy <= 1 for accuracy in runs.values())

@@ -9,7 +9,7 @@ from PIL import Image
 import stages.compare
 import stages.plots
 from cnnlab.errors import ConfigError, UserError
-from cnnlab.evaluation import load_model, load_split
+from cnnlab.evaluation import load_model, load_test_split
 from cnnlab.plotting import comparison_frame, plot_confusion, plot_curves, plot_per_class, save_figure
 from tests.model_fixtures import CLASSES, VARIANT, trained_project, write_variant
 
@@ -138,7 +138,7 @@ def test_feature_map_indices_from_settings(project):
 
 
 def load_for_feature_maps(project):
-    images, labels, card = load_split(project)
+    images, labels, card = load_test_split(project)
     return load_model(project / "models" / VARIANT / "model.keras", "train"), images, labels, card["classes"]
 
 

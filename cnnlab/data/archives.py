@@ -13,7 +13,7 @@ import stat
 import tarfile
 import zipfile
 import zlib
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 from cnnlab.errors import DataError
 
@@ -100,7 +100,7 @@ class ZipTree:
         with archive_errors(archive), zipfile.ZipFile(archive) as zip_file:
             for info in zip_file.infolist():
                 name = _checked_zip_name(archive, info)
-                if is_hidden(name) or name == ".":
+                if is_hidden(name):
                     continue
                 if info.is_dir():
                     self.dirs.add(name)
@@ -133,7 +133,7 @@ class TarTree:
         with archive_errors(archive), tarfile.open(archive, "r:*") as tar:
             for member in tar:
                 name = _checked_tar_name(archive, member)
-                if is_hidden(name) or name == ".":
+                if is_hidden(name):
                     continue
                 if member.isdir():
                     self.dirs.add(name)
@@ -172,7 +172,8 @@ def _normalized(name):
 
 
 def _is_absolute(name):
-    return PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute() or name.startswith("\\")
+    """'/x', '\\x' or a Windows drive ('C:x'), any of which an extraction would write outside its folder."""
+    return name.startswith(("/", "\\")) or name[1:2] == ":"
 
 
 def _unsafe(archive, member, reason):

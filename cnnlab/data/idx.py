@@ -64,10 +64,10 @@ def read_idx_dataset(dataset, data_params, download_dir, spec):
     else:
         paths = _download_all(dataset, source or dataset.base_url, Path(download_dir) / dataset.name)
     contents = {name: _decompress(path) for name, path in paths.items()}
-    if local:
-        _verify_local(dataset, paths, contents)
     train_x, train_y = _pair(contents, paths, TRAIN_IMAGES, TRAIN_LABELS, len(dataset.classes))
     test_x, test_y = _pair(contents, paths, TEST_IMAGES, TEST_LABELS, len(dataset.classes))
+    if local:
+        _verify_local(dataset, paths, contents)
     x = np.concatenate([train_x, test_x])[:, :, :, np.newaxis]
     labels = np.concatenate([train_y, test_y])
     is_test = np.arange(len(labels)) >= len(train_y)

@@ -14,20 +14,17 @@ from cnnlab.errors import ConfigError, DataError
 from cnnlab.fileio import atomic_path, write_json
 
 KINDS = ("cifar10", *IDX_DATASETS, "folder", "digits")
-_STATS_CHUNK_VALUES = 1 << 23  # float64 working set per chunk: 64 MB
+_STATS_CHUNK_PIXELS = 1 << 22
 
 
 def prepare(data_params, out_dir, download_dir):
     """Read the dataset `data_params` describes, split it, write `out_dir` as a whole; return the card."""
     spec = ImageSpec.from_params(data_params)
     collection = read_collection(data_params, Path(download_dir), spec)
-    _check_skipped(collection, data_params["strict"])
     arrays = _load_splits(collection, select_splits(collection.labels, collection.is_test, data_params))
-    _check_skipped(collection, data_params["strict"])
-    if collection.skipped:
-        warn(f"skipped {len(collection.skipped)} files that are not readable images: {listing(collection.skipped)}")
+    _report_skipped(collection.skipped, data_params["strict"])
+    _check_every_class_trains(collection, arrays["train"][1])
     card = dataset_card(collection, arrays, data_params)
-    _check_every_class_trains(card, collection.source)
     write_prepared(out_dir, arrays, card)
     return card
 
@@ -45,14 +42,17 @@ def read_collection(data_params, download_dir, spec):
     raise ConfigError(f"data.dataset: unknown dataset {kind!r}; known: {', '.join(KINDS)}")
 
 
-def _check_skipped(collection, strict):
-    if strict and collection.skipped:
-        raise DataError(f"{len(collection.skipped)} files are not readable images: {listing(collection.skipped)}; "
+def _report_skipped(skipped, strict):
+    if not skipped:
+        return
+    if strict:
+        raise DataError(f"{len(skipped)} files are not readable images: {listing(skipped)}; "
                         f"remove them, or set data.strict: false to skip them with a warning")
+    warn(f"skipped {len(skipped)} files that are not readable images: {listing(skipped)}")
 
 
 def _load_splits(collection, splits):
-    """{split: (x, y)}, decoding all splits in one pass (one worker pool, one size/channel decision)."""
+    """{split: (x, y)}, decoding all splits in one pass (so one size and channel decision covers all)."""
     order = np.concatenate([splits[name] for name in SPLITS])
     x, kept = collection.load(order)
     y = collection.labels[order][kept]
@@ -68,17 +68,20 @@ def _load_splits(collection, splits):
 def channel_stats(x):
     """Per-channel mean and (population) std of a uint8 N x H x W x C array, in 0-255 units.
 
-    Two passes over chunks in float64: exact enough, and memory stays flat for any N.
+    From per-channel histograms of the 256 pixel values, built chunk by chunk: exact, fast,
+    and memory stays flat whatever N is.
     """
-    values_per_image = int(np.prod(x.shape[1:3])) or 1
-    step = max(1, _STATS_CHUNK_VALUES // (values_per_image * x.shape[3]))
-    count = len(x) * values_per_image
-    total = sum((x[i:i + step].sum(axis=(0, 1, 2), dtype=np.float64) for i in range(0, len(x), step)),
-                np.zeros(x.shape[3]))
-    mean = total / count
-    squares = sum((((x[i:i + step] - mean) ** 2).sum(axis=(0, 1, 2)) for i in range(0, len(x), step)),
-                  np.zeros(x.shape[3]))
-    return mean, np.sqrt(squares / count)
+    pixels = x.reshape(-1, x.shape[-1])
+    histograms = np.zeros((pixels.shape[1], 256), dtype=np.int64)
+    for start in range(0, len(pixels), _STATS_CHUNK_PIXELS):
+        chunk = pixels[start:start + _STATS_CHUNK_PIXELS]
+        for channel, histogram in enumerate(histograms):
+            histogram += np.bincount(chunk[:, channel], minlength=256)
+    values = np.arange(256, dtype=np.float64)
+    count = histograms.sum(axis=1)
+    mean = histograms @ values / count
+    variance = (histograms * (values - mean[:, np.newaxis]) ** 2).sum(axis=1) / count
+    return mean, np.sqrt(variance)
 
 
 def dataset_card(collection, arrays, data_params):
@@ -102,11 +105,12 @@ def dataset_card(collection, arrays, data_params):
     }
 
 
-def _check_every_class_trains(card, source):
-    empty = [name for name, count in zip(card["classes"], card["class_counts"]["train"]) if count == 0]
+def _check_every_class_trains(collection, train_labels):
+    counts = np.bincount(train_labels, minlength=len(collection.classes))
+    empty = [name for name, count in zip(collection.classes, counts) if count == 0]
     if empty:
-        raise DataError(f"{source}: no readable training images for class {listing(empty)}; "
-                        f"add images or lower data.val_fraction")
+        raise DataError(f"{collection.source}: no readable training images for class {listing(empty)}; "
+                        f"add images to it")
 
 
 def write_prepared(out_dir, arrays, card):

@@ -1,0 +1,332 @@
+"""The comparison report a person reads to choose a model: report/index.html and report/README.md.
+
+One table of every variant in params.yaml (best test accuracy first; variants without
+metrics yet are listed as "not evaluated"), the accuracy vs parameters / training time
+chart, and each evaluated variant's training curves and confusion matrix.
+
+report/ is self-contained: images are copied in and referenced by relative paths, so the
+Markdown renders on a git host (where the DVC-cached plots/ folder is absent) and
+index.html opens from disk with no server, script or network access.
+"""
+import html
+import re
+from collections import namedtuple
+from operator import itemgetter
+from pathlib import Path
+from urllib.parse import quote
+
+import pandas as pd
+from matplotlib.ticker import EngFormatter
+from PIL import Image
+
+from cnnlab.errors import DataError, UserError
+from cnnlab.evaluation import PREPARE, evaluate_command, load_json, metrics_path, model_dir, train_command
+from cnnlab.fileio import atomic_path
+from cnnlab.plotting import plot_comparison, save_figure
+
+REPORT_DIR = "report"
+CHART = "comparison.png"
+VARIANT_IMAGES = {"curves.png": "training curves", "confusion.png": "confusion matrix"}
+# Pixels: the pipeline's plots are up to 1400 wide (20-class confusion); smaller keeps the committed report light.
+MAX_IMAGE_SIDE = 1000
+MISSING = "—"
+NOT_EVALUATED = "not evaluated"
+TRAINING_FACTS = ("optimizer", "learning_rate", "batch_size", "flops_per_image")
+
+
+def percent(value):
+    return f"{value:.2%}"
+
+
+def duration(seconds):
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+Column = namedtuple("Column", "key header format numeric")
+COLUMNS = (
+    Column("variant", "variant", str, False),
+    Column("dataset", "dataset", str, False),
+    Column("architecture", "architecture", str, False),
+    Column("params", "params", "{:,}".format, True),
+    Column("optimizer", "optimizer", str, False),
+    Column("learning_rate", "learning rate", "{:g}".format, True),
+    Column("batch_size", "batch", "{:d}".format, True),
+    Column("epochs_run", "epochs run", "{:d}".format, True),
+    Column("val_accuracy", "best val accuracy", percent, True),
+    Column("test_accuracy", "test accuracy", percent, True),
+    Column("test_loss", "test loss", "{:.4f}".format, True),
+    Column("train_seconds", "train time", duration, True),
+    Column("images_per_second", "images/s", "{:,.0f}".format, True),
+)
+
+
+def write_report(params, root="."):
+    """Write report/ (replaced as a whole) for the variants of validated `params`; returns the rows."""
+    rows = variant_rows(params, root)
+    if not any(row["evaluated"] for row in rows):
+        raise UserError("no variant has results yet (metrics/<variant>.json); run `dvc repro` first")
+    card = load_json(Path(root) / "data" / "prepared" / "card.json", PREPARE)
+    rows = [{**row, "dataset": card["name"]} for row in rows]
+    with atomic_path(Path(root) / REPORT_DIR) as tmp:
+        tmp.mkdir()
+        save_small_png(save_figure(plot_comparison(chart_frame(rows)), tmp / CHART), tmp / CHART)
+        images = {row["variant"]: copy_variant_images(root, row["variant"], tmp) for row in rows if row["evaluated"]}
+        (tmp / "README.md").write_text(markdown_report(rows, card, images), encoding="utf-8")
+        (tmp / "index.html").write_text(html_report(rows, card, images), encoding="utf-8")
+    return rows
+
+
+# --- the numbers ---
+
+
+def variant_rows(params, root="."):
+    """One dict per variant: evaluated ones by test accuracy (best first), then the others in params order."""
+    rows = [variant_row(name, variant, root) for name, variant in params["variants"].items()]
+    evaluated = sorted((row for row in rows if row["evaluated"]), key=itemgetter("test_accuracy"), reverse=True)
+    return evaluated + [row for row in rows if not row["evaluated"]]
+
+
+def variant_row(name, variant, root):
+    row = {"variant": name, "description": variant["description"], "architecture": architecture(variant),
+           "optimizer": variant["optimizer"]["name"], "learning_rate": variant["optimizer"]["learning_rate"],
+           "batch_size": variant["batch_size"]}
+    path = metrics_path(root, name)
+    if not path.exists():
+        return {**row, "evaluated": False}
+    metrics = load_json(path, evaluate_command(name))
+    return {**row, **training_facts(root, name), **metrics, "evaluated": True}
+
+
+def training_facts(root, variant):
+    """What the training run actually used (models/<variant>/training.json). Without it (models/
+    not pulled from the DVC cache) the row keeps the settings from params.yaml."""
+    path = model_dir(root, variant) / "training.json"
+    if not path.exists():
+        return {}
+    training = load_json(path, train_command(variant))
+    return {key: training[key] for key in TRAINING_FACTS if key in training}
+
+
+def architecture(variant):
+    if variant["family"] == "layers":
+        return f"layers ({len(variant['layers'])} layers)"
+    options = ", ".join(f"{option}={value}" for option, value in variant["options"].items())
+    return f"{variant['family']} ({options})" if options else variant["family"]
+
+
+def chart_frame(rows):
+    evaluated = [row for row in rows if row["evaluated"]]
+    return pd.DataFrame(evaluated, columns=["variant", "params", "test_accuracy", "train_seconds"])
+
+
+def table_cells(row):
+    return [NOT_EVALUATED if column.key == "test_accuracy" and not row["evaluated"]
+            else formatted(row.get(column.key), column.format) for column in COLUMNS]
+
+
+def formatted(value, format_value):
+    return MISSING if value is None else format_value(value)
+
+
+def variant_details(row):
+    """(label, text) facts shown under a variant's heading; unknown ones are left out."""
+    flops = EngFormatter(unit="FLOPs", places=1)
+    facts = (
+        ("architecture", row["architecture"], str),
+        ("best epoch", row.get("best_epoch"), lambda epoch: f"{epoch} of {row.get('epochs_run', MISSING)}"),
+        ("top-5 test accuracy", row.get("test_top5_accuracy"), percent),
+        ("macro F1", row.get("macro_f1"), "{:.4f}".format),
+        ("compute per image", row.get("flops_per_image"), flops),
+    )
+    return [(label, format_value(value)) for label, value, format_value in facts if value is not None]
+
+
+def dataset_summary(card):
+    height, width, channels = card["shape"]
+    counts = card["counts"]
+    return (f"{card['name']}: {card['num_classes']} classes, {height}×{width}×{channels} images; "
+            f"{counts['train']:,} train / {counts['val']:,} val / {counts['test']:,} test")
+
+
+def best_summary(rows):
+    best = rows[0]
+    return f"Best test accuracy: {best['variant']}, {percent(best['test_accuracy'])}"
+
+
+# --- the images ---
+
+
+def copy_variant_images(root, variant, report_dir):
+    """Copy the variant's curves and confusion PNGs into report/<variant>/; returns
+    {relative path: caption} for those that exist (the plots stage may not have run yet)."""
+    copied = {}
+    for name, caption in VARIANT_IMAGES.items():
+        source = Path(root) / "plots" / variant / name
+        if source.exists():
+            (report_dir / variant).mkdir(exist_ok=True)
+            copy_plot(source, report_dir / variant / name, variant)
+            copied[f"{variant}/{name}"] = caption
+    return copied
+
+
+def copy_plot(source, destination, variant):
+    try:
+        save_small_png(source, destination)
+    except OSError as error:
+        raise DataError(f"{source}: unreadable image ({error}); rerun `dvc repro plots@{variant}`") from None
+
+
+def save_small_png(source, destination):
+    """Re-save as a 256-colour PNG (about a third of the bytes for charts), at most MAX_IMAGE_SIDE."""
+    with Image.open(source) as image:
+        image.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
+        small = image.convert("RGB").quantize(colors=256, dither=Image.Dither.NONE)
+    small.save(destination, format="PNG", optimize=True)
+
+
+def plots_missing_note(variant):
+    return f"No plots yet: run `dvc repro plots@{variant}`."
+
+
+# --- Markdown ---
+
+# An underscore inside a word never starts emphasis, so variant names stay readable in the raw file.
+MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]|#]|(?<!\w)_|_(?!\w))")
+
+
+def markdown_text(text):
+    """Text shown literally in Markdown: one line, no emphasis, links, table breaks or raw HTML."""
+    one_line = " ".join(str(text).split())
+    return MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=False))
+
+
+def markdown_table(rows):
+    lines = [markdown_row(column.header for column in COLUMNS),
+             markdown_row("---:" if column.numeric else "---" for column in COLUMNS)]
+    lines += [markdown_row(markdown_text(cell) for cell in table_cells(row)) for row in rows]
+    return lines
+
+
+def markdown_row(cells):
+    return "| " + " | ".join(cells) + " |"
+
+
+def markdown_report(rows, card, images):
+    lines = ["# Model comparison", "", f"Dataset {markdown_text(dataset_summary(card))}.", "",
+             f"{markdown_text(best_summary(rows))}.", "", *markdown_table(rows), "",
+             f"![test accuracy vs parameters and training time]({quote(CHART)})", ""]
+    for row in rows:
+        if row["evaluated"]:
+            lines += markdown_variant(row, images[row["variant"]])
+    return "\n".join(lines)
+
+
+def markdown_variant(row, images):
+    variant = row["variant"]
+    lines = [f"## {markdown_text(variant)}", ""]
+    if row["description"]:
+        lines += [markdown_text(row["description"]), ""]
+    lines += [f"- {label}: {markdown_text(text)}" for label, text in variant_details(row)] + [""]
+    if not images:
+        return lines + [markdown_text(plots_missing_note(variant)), ""]
+    return lines + [" ".join(f"![{markdown_text(f'{caption} of {variant}')}]({quote(path)})"
+                             for path, caption in images.items()), ""]
+
+
+# --- HTML ---
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2328;
+       max-width: 1320px; margin: 2rem auto; padding: 0 1rem; line-height: 1.45; }
+h1 { margin-bottom: 0.2rem; }
+h2 { border-bottom: 1px solid #d0d7de; padding-bottom: 0.3rem; margin-top: 2.5rem; }
+.summary { color: #59636e; margin: 0.2rem 0; }
+.table-wrap { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 0.85rem; }
+th, td { border: 1px solid #d0d7de; padding: 0.3rem 0.5rem; text-align: left; }
+td { white-space: nowrap; }
+th { background: #f6f8fa; vertical-align: bottom; }
+td.number { text-align: right; font-variant-numeric: tabular-nums; }
+tbody tr:nth-child(even) { background: #fafbfc; }
+tr.not-evaluated { color: #8c959f; font-style: italic; }
+dl { display: grid; grid-template-columns: max-content auto; gap: 0.15rem 1rem; }
+dt { color: #59636e; }
+dd { margin: 0; }
+.figures { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
+figure { margin: 0; max-width: 100%; }
+figcaption { color: #59636e; font-size: 0.85rem; }
+img { max-width: 100%; height: auto; border: 1px solid #d0d7de; }
+"""
+
+
+def text(value):
+    return html.escape(str(value))
+
+
+def html_report(rows, card, images):
+    sections = "\n".join(html_variant(row, images[row["variant"]]) for row in rows if row["evaluated"])
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Model comparison: {text(card["name"])}</title>
+<style>{STYLE}</style>
+</head>
+<body>
+<h1>Model comparison</h1>
+<p class="summary">Dataset {text(dataset_summary(card))}</p>
+<p><strong>{text(best_summary(rows))}</strong></p>
+<div class="table-wrap">
+{html_table(rows)}
+</div>
+<h2>Test accuracy vs parameters and training time</h2>
+<img src="{text(quote(CHART))}" alt="test accuracy vs parameters and training time">
+{sections}
+</body>
+</html>
+"""
+
+
+def html_table(rows):
+    header = "".join(f"<th>{text(column.header)}</th>" for column in COLUMNS)
+    body = "\n".join(html_table_row(row) for row in rows)
+    return f"<table>\n<thead><tr>{header}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+
+
+def html_table_row(row):
+    cells = []
+    for column, cell in zip(COLUMNS, table_cells(row)):
+        content = text(cell)
+        if column.key == "variant" and row["evaluated"]:
+            content = f'<a href="#{text(variant_anchor(row["variant"]))}">{content}</a>'
+        cells.append(f'<td class="number">{content}</td>' if column.numeric else f"<td>{content}</td>")
+    row_class = "" if row["evaluated"] else ' class="not-evaluated"'
+    return f"<tr{row_class}>{''.join(cells)}</tr>"
+
+
+def variant_anchor(variant):
+    return f"variant-{variant}"
+
+
+def html_variant(row, images):
+    variant = row["variant"]
+    description = f"<p>{text(row['description'])}</p>" if row["description"] else ""
+    details = "".join(f"<dt>{text(label)}</dt><dd>{text(value)}</dd>" for label, value in variant_details(row))
+    figures = "".join(html_figure(path, caption, variant) for path, caption in images.items())
+    body = f'<div class="figures">{figures}</div>' if images else f"<p>{text(plots_missing_note(variant))}</p>"
+    return (f'<section id="{text(variant_anchor(variant))}">\n<h2>{text(variant)}</h2>\n{description}\n'
+            f"<dl>{details}</dl>\n{body}\n</section>")
+
+
+def html_figure(path, caption, variant):
+    """The image at its relative `path`, linked to itself for full size where the page scales it down."""
+    source = text(quote(path))
+    return (f'<figure><a href="{source}"><img src="{source}" alt="{text(f"{caption} of {variant}")}"></a>'
+            f"<figcaption>{text(caption)}</figcaption></figure>")

@@ -1,0 +1,276 @@
+import html
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+from matplotlib.figure import Figure
+from PIL import Image
+
+import stages.report
+from cnnlab.config import load_params
+from cnnlab.errors import UserError
+from cnnlab.report import MAX_IMAGE_SIDE, write_report
+
+HOSTILE = '<script>alert("x")</script> | a & b *bold* [link](http://evil.example) `code`'
+CARD = {"name": "toy <b>set</b>", "classes": ["cat", "dog", "frog"], "num_classes": 3, "shape": [32, 32, 3],
+        "counts": {"train": 45000, "val": 5000, "test": 10000}, "normalization": "scale",
+        "mean": [0, 0, 0], "std": [1, 1, 1]}
+LAYERS = [{"type": "conv", "filters": 8}, {"type": "maxpool"}, {"type": "flatten"}, {"type": "dense", "units": 16},
+          {"type": "dense", "units": "classes", "activation": "softmax"}]
+VARIANTS = {
+    "small": {"description": "baseline", "layers": LAYERS, "optimizer": {"name": "adam", "learning_rate": 0.001}},
+    "wide_resnet": {"description": HOSTILE, "family": "resnet", "options": {"depth": 2, "width": 8},
+                    "optimizer": {"name": "sgd", "learning_rate": 0.01}, "batch_size": 64},
+    "pending": {"layers": LAYERS},
+}
+METRICS = {
+    "small": {"test_accuracy": 0.7123, "test_loss": 0.8123456, "test_top5_accuracy": 1.0, "macro_f1": 0.7,
+              "params": 12345, "train_seconds": 75.4, "epochs_run": 10, "best_epoch": 8,
+              "images_per_second": 1234.56, "val_accuracy": 0.70},
+    "wide_resnet": {"test_accuracy": 0.8456, "test_loss": 0.45, "test_top5_accuracy": 1.0, "macro_f1": 0.84,
+                    "params": 1234567, "train_seconds": 3725.0, "epochs_run": 30, "best_epoch": 27,
+                    "images_per_second": 99.4, "val_accuracy": 0.851},
+}
+TRAINING = {"small": {"batch_size": 32, "optimizer": "adam", "learning_rate": 0.001, "flops_per_image": 2.5e6},
+            "wide_resnet": {"batch_size": 64, "optimizer": "sgd", "learning_rate": 0.01, "flops_per_image": 4.1e7}}
+EXPECTED_ORDER = ["wide_resnet", "small", "pending"]
+
+
+def write_png(path, size_inches, dpi):
+    figure = Figure(figsize=size_inches)
+    figure.subplots().plot([0, 1, 2], [0.3, 0.6, 0.7])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", dpi=dpi)
+
+
+def build_project(root):
+    """params.yaml with three variants, results for two of them, in the pipeline's file layout."""
+    root = Path(root)
+    (root / "params.yaml").write_text(yaml.safe_dump({"data": {"dataset": "cifar10"}, "variants": VARIANTS}))
+    prepared = root / "data" / "prepared"
+    prepared.mkdir(parents=True)
+    (prepared / "card.json").write_text(json.dumps(CARD))
+    for variant, metrics in METRICS.items():
+        (root / "metrics").mkdir(exist_ok=True)
+        (root / "metrics" / f"{variant}.json").write_text(json.dumps(metrics))
+        (root / "models" / variant).mkdir(parents=True)
+        (root / "models" / variant / "training.json").write_text(json.dumps(TRAINING[variant]))
+        write_png(root / "plots" / variant / "curves.png", (12, 4.5), 100)  # wider than MAX_IMAGE_SIDE
+        write_png(root / "plots" / variant / "confusion.png", (3, 3), 50)
+    return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = build_project(tmp_path_factory.mktemp("project"))
+    write_report(load_params(root / "params.yaml"), root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def markdown(project):
+    return (project / "report" / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def page(project):
+    return (project / "report" / "index.html").read_text(encoding="utf-8")
+
+
+def split_markdown_row(line):
+    """Cells of a Markdown table row; `\\|` is a pipe inside a cell."""
+    return [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+
+
+def markdown_table(markdown):
+    lines = [line for line in markdown.splitlines() if line.startswith("|")]
+    return [split_markdown_row(line) for line in lines]
+
+
+def table_by_variant(markdown):
+    header, _, *rows = markdown_table(markdown)
+    return {row[0]: dict(zip(header, row)) for row in rows}
+
+
+class PageParser(HTMLParser):
+    """Collects the attributes of every tag and the visible text."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.text = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse_page(page):
+    parser = PageParser()
+    parser.feed(page)
+    return parser
+
+
+def test_rows_ordered_by_test_accuracy_with_unevaluated_last(markdown):
+    _, _, *rows = markdown_table(markdown)
+    assert [row[0] for row in rows] == EXPECTED_ORDER
+
+
+def test_numbers_formatted_for_reading(markdown):
+    table = table_by_variant(markdown)
+    resnet, small = table["wide_resnet"], table["small"]
+    assert resnet["test accuracy"] == "84.56%"
+    assert resnet["best val accuracy"] == "85.10%"
+    assert resnet["params"] == "1,234,567"
+    assert resnet["train time"] == "1 h 02 min"
+    assert resnet["images/s"] == "99"
+    assert resnet["learning rate"] == "0.01"
+    assert resnet["batch"] == "64"
+    assert resnet["architecture"] == "resnet (depth=2, width=8, stages=3, downsample=stride, stem=auto)"
+    assert small["test loss"] == "0.8123"
+    assert small["train time"] == "1 min 15 s"
+    assert small["images/s"] == "1,235"
+    assert small["architecture"] == "layers (5 layers)"
+    assert small["dataset"] == "toy &lt;b&gt;set&lt;/b&gt;"
+    assert table["pending"]["test accuracy"] == "not evaluated"
+    assert table["pending"]["params"] == "—"
+
+
+def test_markdown_table_has_the_same_column_count_on_every_row(markdown):
+    header, separator, *rows = markdown_table(markdown)
+    assert len(rows) == len(VARIANTS)
+    assert {len(row) for row in rows} == {len(header)} == {len(separator)}
+    assert all(re.fullmatch(r"-{3,}:?", cell) for cell in separator)
+
+
+def test_every_variant_appears_in_both_documents(markdown, page):
+    visible_text = "".join(parse_page(page).text)
+    for variant in VARIANTS:
+        assert variant in markdown
+        assert variant in visible_text
+
+
+def test_images_copied_into_report_and_referenced_relatively(project, markdown, page):
+    report = project / "report"
+    markdown_images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+    html_images = [attrs["src"] for tag, attrs in parse_page(page).tags if tag == "img"]
+    expected = ["comparison.png"] + [f"{variant}/{name}" for variant in METRICS
+                                     for name in ("curves.png", "confusion.png")]
+    assert sorted(markdown_images) == sorted(html_images) == sorted(expected)
+    for path in markdown_images:
+        with Image.open(report / path) as image:
+            assert max(image.size) <= MAX_IMAGE_SIDE or path == "comparison.png"
+    assert not (report / "pending").exists()
+
+
+def test_hostile_text_is_escaped(page, markdown):
+    assert "<script" not in page and "<b>" not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "toy &lt;b&gt;set&lt;/b&gt;" in page
+    assert "<script" not in markdown and "<b>" not in markdown
+    assert "&lt;script&gt;" in markdown
+    assert "\\| a &amp; b \\*bold\\* \\[link\\](http://evil.example) \\`code\\`" in markdown
+
+
+def test_html_needs_no_network(page):
+    tags = parse_page(page).tags
+    links = [value for _, attrs in tags for name, value in attrs.items() if name in ("src", "href")]
+    assert links and all(not re.match(r"[a-z]+:|//", link) for link in links)
+    assert all(tag not in ("script", "link", "iframe") for tag, _ in tags)
+
+
+def test_variant_without_plots_says_how_to_make_them(tmp_path):
+    root = build_project(tmp_path)
+    shutil.rmtree(root / "plots" / "small")
+    write_report(load_params(root / "params.yaml"), root)
+    assert "No plots yet: run \\`dvc repro plots@small\\`." in (root / "report" / "README.md").read_text()
+
+
+def test_stage_replaces_the_whole_report_folder(tmp_path, monkeypatch, capsys):
+    root = build_project(tmp_path)
+    (root / "report").mkdir()
+    (root / "report" / "stale.png").write_bytes(b"old")
+    monkeypatch.chdir(root)
+    stages.report.main([])
+    assert "not evaluated: pending" in capsys.readouterr().out
+    assert sorted(path.name for path in (root / "report").iterdir()) == [
+        "README.md", "comparison.png", "index.html", "small", "wide_resnet"]
+
+
+def test_no_results_at_all_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    root = build_project(tmp_path)
+    shutil.rmtree(root / "metrics")
+    with pytest.raises(UserError, match="run `dvc repro`"):
+        write_report(load_params(root / "params.yaml"), root)
+    monkeypatch.chdir(root)
+    with pytest.raises(SystemExit) as exit_info:
+        stages.report.main([])
+    assert exit_info.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not (root / "report").exists()
+
+
+# --- the page in a real browser ---
+
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_SECONDS = 20
+# Injected first in <head> of a test-only copy: records failed loads and script errors, and on
+# load writes them with every image's natural width into the DOM, which --dump-dom prints.
+CHECK_SCRIPT = """<script>
+var problems = [];
+window.addEventListener("error", function (event) {
+  problems.push(event.target && event.target.src ? "failed to load " + event.target.src : String(event.message));
+}, true);
+window.addEventListener("load", function () {
+  var images = Array.prototype.map.call(document.images, function (image) {
+    return {src: image.getAttribute("src"), width: image.naturalWidth};
+  });
+  var result = document.createElement("pre");
+  result.id = "browser-check";
+  result.textContent = JSON.stringify({problems: problems, images: images});
+  document.body.appendChild(result);
+});
+</script>"""
+
+
+def run_headless(page_path, profile):
+    """(dumped DOM, stderr) of Chromium loading `page_path`; killed with all its processes on timeout."""
+    command = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+               "--enable-logging=stderr", "--v=0", "--dump-dom", page_path.as_uri()]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as browser:
+        try:
+            return browser.communicate(timeout=BROWSER_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(browser.pid, signal.SIGKILL)
+            browser.communicate()
+            pytest.fail(f"chromium did not finish loading {page_path} within {BROWSER_SECONDS} s")
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (Debian package `chromium`)")
+def test_page_renders_in_a_headless_browser(project, page, tmp_path):
+    checked_page = project / "report" / "browser_check.html"
+    checked_page.write_text(page.replace("<head>", "<head>\n" + CHECK_SCRIPT, 1), encoding="utf-8")
+    try:
+        dom, log = run_headless(checked_page, tmp_path / "profile")
+    finally:
+        checked_page.unlink()
+
+    found = re.search(r'<pre id="browser-check">(.*?)</pre>', dom, re.DOTALL)
+    assert found, f"the page did not finish loading:\n{log[-2000:]}"
+    check = json.loads(html.unescape(found.group(1)))
+    assert check["problems"] == []
+    assert [line for line in log.splitlines() if ":CONSOLE" in line] == []
+    assert len(check["images"]) == 1 + 2 * len(METRICS)
+    assert all(image["width"] > 0 for image in check["images"]), check["images"]
+    rendered_text = "".join(parse_page(dom.replace(found.group(0), "")).text)
+    assert all(variant in rendered_text for variant in VARIANTS)
