@@ -1,5 +1,6 @@
 """Atomic output writing: a crash never leaves a half-written file at an output path."""
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -7,6 +8,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from cnnlab.errors import UserError
+
+
+class DiskFullError(UserError):
+    """No space left while writing an output; the output was not written."""
 
 
 @contextlib.contextmanager
@@ -25,6 +32,12 @@ def atomic_path(path):
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         os.replace(tmp, path)
+    except (DiskFullError, OSError) as error:
+        if isinstance(error, OSError) and error.errno != errno.ENOSPC:
+            raise
+        # named after the outermost output, not a temporary file inside it
+        raise DiskFullError(f"{path}: disk full while writing it; free some space and rerun "
+                            "(nothing was written there)") from None
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -62,8 +75,6 @@ def to_jsonable(value):
 
 def require(path, command):
     """Fail with one line naming a missing input and the command that produces it."""
-    from cnnlab.errors import UserError
-
     if not Path(path).exists():
         raise UserError(f"{path}: missing; run `{command}` first")
     return Path(path)
