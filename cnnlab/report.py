@@ -75,7 +75,8 @@ def write_report(params, root="."):
     rows = [{**row, "dataset": card["name"]} for row in rows]
     with atomic_path(Path(root) / REPORT_DIR) as tmp:
         tmp.mkdir()
-        save_small_png(save_figure(plot_comparison(chart_frame(rows)), tmp / CHART), tmp / CHART)
+        chart = save_figure(plot_comparison(chart_frame(rows)), tmp / CHART)
+        save_small_png(chart, chart)
         images = {row["variant"]: copy_variant_images(root, row["variant"], tmp) for row in rows if row["evaluated"]}
         (tmp / "README.md").write_text(markdown_report(rows, card, images), encoding="utf-8")
         (tmp / "index.html").write_text(html_report(rows, card, images), encoding="utf-8")
@@ -232,7 +233,7 @@ def markdown_variant(row, images):
     lines = [f"## {markdown_text(variant)}", ""]
     if row["description"]:
         lines += [markdown_text(row["description"]), ""]
-    lines += [f"- {label}: {markdown_text(text)}" for label, text in variant_details(row)] + [""]
+    lines += [f"- {label}: {markdown_text(value)}" for label, value in variant_details(row)] + [""]
     if not images:
         return lines + [markdown_text(plots_missing_note(variant)), ""]
     return lines + [" ".join(f"![{markdown_text(f'{caption} of {variant}')}]({quote(path)})"

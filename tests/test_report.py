@@ -15,7 +15,7 @@ from PIL import Image
 
 import stages.report
 from cnnlab.config import load_params
-from cnnlab.errors import UserError
+from cnnlab.errors import DataError, UserError
 from cnnlab.report import MAX_IMAGE_SIDE, write_report
 
 HOSTILE = '<script>alert("x")</script> | a & b *bold* [link](http://evil.example) `code`'
@@ -192,6 +192,14 @@ def test_variant_without_plots_says_how_to_make_them(tmp_path):
     shutil.rmtree(root / "plots" / "small")
     write_report(load_params(root / "params.yaml"), root)
     assert "No plots yet: run \\`dvc repro plots@small\\`." in (root / "report" / "README.md").read_text()
+
+
+def test_unreadable_plot_names_the_file_and_the_stage_to_rerun(tmp_path):
+    root = build_project(tmp_path)
+    (root / "plots" / "small" / "curves.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match=r"plots/small/curves\.png: unreadable image .*dvc repro plots@small"):
+        write_report(load_params(root / "params.yaml"), root)
+    assert not (root / "report").exists()
 
 
 def test_stage_replaces_the_whole_report_folder(tmp_path, monkeypatch, capsys):

@@ -89,7 +89,7 @@ class FolderTree:
                     self.files[prefix + name] = (Path(folder) / name).stat().st_size
 
     def read(self, names):
-        """(name, path or file object) for each of `names`, in the order that reads fastest."""
+        """(name, path or open file) for each of `names`; archives may yield them in another order."""
         for name in names:
             yield name, self.root / name
 

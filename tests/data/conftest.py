@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from data_helpers import REPO
 
 
 @pytest.fixture(scope="session")

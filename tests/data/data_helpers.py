@@ -9,6 +9,7 @@ from PIL import Image
 
 from cnnlab.config import DATA, validate_section
 
+REPO = Path(__file__).resolve().parents[2]
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 

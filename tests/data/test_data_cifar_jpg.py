@@ -36,14 +36,15 @@ def test_all_of_cifar10_from_the_archive(full_run, cifar_jpg_archive):
 def extract_subset(archive, destination, per_class):
     """train/<class>/ and test/<class>/ with the first `per_class` files of each (sorted by name)."""
     with tarfile.open(archive) as tar:
-        members = sorted((m for m in tar.getmembers() if m.isfile()), key=lambda m: m.name)
-        chosen, seen = [], {}
-        for member in members:
-            folder = member.name.rsplit("/", 1)[0]
+        files = [member for member in tar.getmembers() if member.isfile()]
+        chosen, seen = set(), {}
+        for name in sorted(member.name for member in files):
+            folder = name.rsplit("/", 1)[0]
             seen[folder] = seen.get(folder, 0) + 1
             if seen[folder] <= per_class:
-                chosen.append(member)
-        tar.extractall(destination, members=chosen, filter="data")
+                chosen.add(name)
+        # in archive order: going back in a .tar.gz means decompressing from the start again
+        tar.extractall(destination, members=[m for m in files if m.name in chosen], filter="data")
     return destination
 
 
