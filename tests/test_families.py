@@ -8,12 +8,12 @@ from keras.src.legacy.saving import legacy_h5_format
 from keras.src.utils import file_utils
 
 from cnnlab.errors import ConfigError
+from cnnlab.models import count_flops
 from cnnlab.models.families import (
     AUX_LOSS_WEIGHTS,
     FAMILIES,
     OPTION_DOCS,
     build_family,
-    flops_per_image,
     loss_weights,
     validate_family_options,
 )
@@ -381,7 +381,7 @@ def test_imagenet_transfer_loads_the_weights_file_and_freezes_up_to_fine_tune_at
     train_one_step(model, "vgg16", 3)
 
 
-def test_flops_per_image_counts_conv_and_dense_multiply_adds():
+def test_count_flops_counts_conv_and_dense_multiply_adds():
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
     x = keras.layers.Conv2D(6, 3, strides=2, padding="same")(x)
@@ -390,7 +390,7 @@ def test_flops_per_image_counts_conv_and_dense_multiply_adds():
     model = keras.Model(inputs, outputs)
 
     expected = 2 * (8 * 8 * 9 * 3 * 4 + 4 * 4 * 9 * 4 * 6 + 2 * 2 * 6 * 5)
-    assert flops_per_image(model) == expected
+    assert count_flops(model) == expected
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,6 @@ build() and, where options constrain each other, check().
 
 import difflib
 
-from keras import layers
-
 from cnnlab.errors import ConfigError
 from cnnlab.models import family_alexnet, family_googlenet, family_resnet, family_vgg16
 
@@ -81,23 +79,6 @@ def build_family(family, options, inputs, num_classes, key="options"):
     """
     options = validate_family_options(family, options, key)
     return _MODULES[family].build(options, inputs, num_classes, key)
-
-
-def flops_per_image(model):
-    """Forward-pass FLOPs for one image: 2 x the multiply-adds of Conv2D and Dense layers.
-
-    Pooling, BatchNorm, activations and additions are left out. A training step costs
-    about 3x this: the forward pass plus the two backward products (inputs, weights).
-    """
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, layers.Conv2D):
-            kernel_h, kernel_w, in_channels, out_channels = layer.kernel.shape
-            _, out_h, out_w, _ = layer.output.shape
-            total += 2 * out_h * out_w * kernel_h * kernel_w * in_channels * out_channels
-        elif isinstance(layer, layers.Dense):
-            total += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
-    return total
 
 
 def _module(family, key):
