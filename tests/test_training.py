@@ -105,9 +105,9 @@ def test_killed_training_resumes_and_matches_uninterrupted_run(tmp_path):
 
 
 def test_mirrored_over_two_logical_cpus(tmp_path):
-    directory = project(tmp_path, epochs=2)
-    write_params(directory, {"small": small_variant(epochs=2)}, train={"distribute": "mirrored", "cpu_replicas": 2})
+    directory = project(tmp_path)
+    write_params(directory, {"small": small_variant(epochs=4)}, train={"distribute": "mirrored", "cpu_replicas": 2})
     run_stage(directory, "stages.train", "small")
     training = read(directory, "models/small/training.json")
-    assert training["replicas"] == 2 and training["epochs_run"] == 2
+    assert training["replicas"] == 2 and training["epochs_run"] == 4
     assert read(directory, "models/small/history.json")["accuracy"][-1] > 0.5

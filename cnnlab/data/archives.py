@@ -94,7 +94,17 @@ class FolderTree:
             yield name, self.root / name
 
 
-class ZipTree:
+class _ArchiveTree:
+    """files and dirs as FolderTree has them, for an archive's members."""
+
+    def _add_folder(self, folder):
+        """Record `folder` and those above it: archives need not list folders as members."""
+        while folder and folder not in self.dirs:
+            self.dirs.add(folder)
+            folder = folder.rpartition("/")[0]
+
+
+class ZipTree(_ArchiveTree):
     def __init__(self, archive):
         self.archive, self.files, self.dirs, self._members = archive, {}, set(), {}
         with archive_errors(archive), zipfile.ZipFile(archive) as zip_file:
@@ -103,11 +113,11 @@ class ZipTree:
                 if is_hidden(name):
                     continue
                 if info.is_dir():
-                    self.dirs.add(name)
+                    self._add_folder(name)
                     continue
                 self.files[name] = info.file_size
                 self._members[name] = info
-                self.dirs.update(_parents(name))
+                self._add_folder(name.rpartition("/")[0])
 
     def read(self, names):
         with archive_errors(self.archive), zipfile.ZipFile(self.archive) as zip_file:
@@ -119,15 +129,15 @@ def _checked_zip_name(archive, info):
     name = info.filename
     if _is_absolute(name):
         raise _unsafe(archive, name, "has an absolute path")
-    normalized = os.path.normpath(name).replace(os.sep, "/")
-    if normalized == ".." or normalized.startswith("../"):
+    normalized = _normalized(name)
+    if _escapes(normalized):
         raise _unsafe(archive, name, "would be written outside the archive's folder")
     if stat.S_ISLNK(info.external_attr >> 16):
         raise _unsafe(archive, name, "is a symbolic link (not supported in zip archives)")
-    return normalized.rstrip("/")
+    return normalized
 
 
-class TarTree:
+class TarTree(_ArchiveTree):
     def __init__(self, archive):
         self.archive, self.files, self.dirs, self._members = archive, {}, set(), {}
         with archive_errors(archive), tarfile.open(archive, "r:*") as tar:
@@ -136,12 +146,12 @@ class TarTree:
                 if is_hidden(name):
                     continue
                 if member.isdir():
-                    self.dirs.add(name)
+                    self._add_folder(name)
                     continue
                 # a link (kept inside the archive by the check above) reads as an empty, skipped file
                 self.files[name] = member.size if member.isfile() else 0
                 self._members[name] = member
-                self.dirs.update(_parents(name))
+                self._add_folder(name.rpartition("/")[0])
 
     def read(self, names):
         # in archive order: a compressed tar only reads fast front to back
@@ -154,17 +164,18 @@ class TarTree:
 def _checked_tar_name(archive, member):
     if _is_absolute(member.name):
         raise _unsafe(archive, member.name, "has an absolute path")
+    name = _normalized(member.name)
+    if (member.isreg() or member.isdir()) and not _escapes(name):
+        return name  # the common case, settled without data_filter's costly path resolution
     try:
         tarfile.data_filter(member, _VIRTUAL_ROOT)
     except tarfile.FilterError as error:
         raise _unsafe(archive, member.name, _FILTER_REASONS.get(type(error), str(error))) from None
-    return _normalized(member.name)
+    return name
 
 
-def _parents(name):
-    """'a/b/c.jpg' -> ['a/b', 'a']"""
-    parts = name.split("/")[:-1]
-    return ["/".join(parts[:i]) for i in range(len(parts), 0, -1)]
+def _escapes(normalized_name):
+    return normalized_name == ".." or normalized_name.startswith("../")
 
 
 def _normalized(name):

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from cnnlab.errors import ConfigError, DataError
 
-ALGORITHMS = ("sha256", "md5")
 _CHUNK = 1 << 20
 
 
@@ -21,8 +20,7 @@ class Checksum:
     @classmethod
     def parse(cls, text, key="data.checksum"):
         match = re.fullmatch(r"(sha256|md5):([0-9a-fA-F]+)", text.strip())
-        lengths = {"sha256": 64, "md5": 32}
-        if not match or len(match[2]) != lengths[match[1]]:
+        if not match or len(match[2]) != hashlib.new(match[1]).digest_size * 2:
             raise ConfigError(f"{key}: {text!r} is not 'sha256:<64 hex digits>' or 'md5:<32 hex digits>'")
         return cls(match[1], match[2].lower())
 

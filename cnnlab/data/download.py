@@ -72,12 +72,16 @@ def _fetch_with_retries(url, part):
 
 def _fetch(url, part):
     offset = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    # identity: the bytes on disk must be the file's own, for the checksum and for resuming
+    headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={offset}-"} if offset else {})}
     print(f"downloading {url}" + (f" (resuming at {offset:,} bytes)" if offset else ""), file=sys.stderr)
     with requests.get(url, headers=headers, stream=True, timeout=TIMEOUT_SECONDS) as response:
         _check_status(url, response, part)
-        if response.status_code != 206 or not _resumes_at(response, offset):
+        if response.status_code != 206:
             offset = 0  # the server sent the whole file: start over
+        elif not response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
+            part.unlink()
+            raise _Interrupted("the server resumed at another offset")
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length and length.isdigit() else None
         with open(part, "ab" if offset else "wb") as file, _progress_bar(part, total, offset) as bar:
@@ -97,10 +101,6 @@ def _check_status(url, response, part):
         raise _Interrupted(f"HTTP {response.status_code} {response.reason}")
     if response.status_code >= 400:
         raise DataError(_failure_message(url, f"HTTP {response.status_code} {response.reason}"))
-
-
-def _resumes_at(response, offset):
-    return response.headers.get("Content-Range", "").startswith(f"bytes {offset}-")
 
 
 def _progress_bar(part, total, offset):

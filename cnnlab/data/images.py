@@ -1,7 +1,8 @@
 """Any image -> the uint8 H x W x C array the model takes (orientation, bit depth, alpha, mode, size).
 
-`image_to_array` is the one conversion used for every dataset and by `predict`, so new images
-get exactly the preprocessing the training images got. Transparent pixels are composited on
+`image_to_array` is the one conversion used for every dataset, and `read_image` (file -> model
+input of the card's shape) is what `predict` should call, so new images get exactly the
+preprocessing the training images got. Transparent pixels are composited on
 white (how the image looks on a page), not dropped: a dropped alpha channel often reveals
 arbitrary colours that were never meant to be seen.
 """
@@ -57,6 +58,12 @@ def convert_array(x, spec):
     for i, pixels in enumerate(x):
         out[i] = image_to_array(Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels), size, target_channels)
     return out
+
+
+def read_image(file, shape):
+    """One image file (path or open file) as the uint8 array of the dataset card's `shape`, [H, W, C]."""
+    height, width, channels = shape
+    return load_image_file(file, ImageSpec((height, width), channels))[0]
 
 
 def load_image_file(file, spec):

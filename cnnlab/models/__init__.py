@@ -25,17 +25,22 @@ def normalization_layer(card):
     return keras.layers.Rescaling(1.0 / 255, name="scale")
 
 
-def augmentation_layers(augmentation, image_size, seed):
-    """Keras preprocessing layers: active in training only, identity at inference."""
+def augmentation_layers(augmentation, image_size, seed, crop_flip_in_pipeline=False):
+    """Keras preprocessing layers: active in training only, identity at inference.
+
+    With `crop_flip_in_pipeline`, pad-and-crop and the flip are left to the tf.data input
+    pipeline (cnnlab.training.batch_augmentation, measured cheaper there); they come first
+    here too, so the order of the augmentations is the same either way.
+    """
     steps = []
-    if augmentation["crop_padding"]:
+    if augmentation["crop_padding"] and not crop_flip_in_pipeline:
         # pad-and-crop = a random shift of up to `crop_padding` pixels with zeros filling the
         # gap; RandomTranslation does it in place (RandomCrop would not undo padding at inference)
         height, width = image_size
         pad = augmentation["crop_padding"]
         steps.append(keras.layers.RandomTranslation(pad / height, pad / width, fill_mode="constant",
                                                     interpolation="nearest", seed=seed, name="random_crop"))
-    if augmentation["horizontal_flip"]:
+    if augmentation["horizontal_flip"] and not crop_flip_in_pipeline:
         steps.append(keras.layers.RandomFlip("horizontal", seed=seed, name="random_flip"))
     if augmentation["rotation"]:
         steps.append(keras.layers.RandomRotation(augmentation["rotation"] / 360, fill_mode="nearest", seed=seed,
@@ -52,10 +57,10 @@ def build_architecture(variant, inputs, num_classes, key):
     """The variant's layers or family applied to `inputs`; a list of outputs, main head first."""
     if variant["family"] == "layers":
         return [build_layers(variant["layers"], inputs, num_classes, f"{key}.layers")]
-    return families.build_family(variant["family"], variant["options"], inputs, num_classes)
+    return families.build_family(variant["family"], variant["options"], inputs, num_classes, key=f"{key}.options")
 
 
-def build_model(variant, card, key, seed=0):
+def build_model(variant, card, key, seed=0, crop_flip_in_pipeline=False):
     """Return (training model, inference model); they share weights.
 
     The training model has every output (auxiliary heads included); the inference model
@@ -63,7 +68,7 @@ def build_model(variant, card, key, seed=0):
     """
     raw = keras.Input(shape=tuple(card["shape"]), name="image")
     x = normalization_layer(card)(raw)
-    for layer in augmentation_layers(variant["augmentation"], card["shape"][:2], seed):
+    for layer in augmentation_layers(variant["augmentation"], card["shape"][:2], seed, crop_flip_in_pipeline):
         x = layer(x)
     outputs = build_architecture(variant, x, card["num_classes"], key)
     training_model = keras.Model(raw, outputs if len(outputs) > 1 else outputs[0], name=key.split(".")[-1])

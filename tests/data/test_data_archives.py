@@ -7,6 +7,7 @@ import zipfile
 import pytest
 
 from cnnlab.data import prepare
+from cnnlab.data.archives import ZipTree
 from cnnlab.errors import ConfigError, DataError
 from data_helpers import assert_nothing_written, data_params, make_tar, write_class_folders
 
@@ -127,7 +128,8 @@ def test_checksum_of_a_local_archive(tmp_path):
     card = run(tmp_path, archive, checksum=f"sha256:{digest}", test_fraction=0.2)
     assert card["checksum"] == {"sha256": digest}
     wrong = "0" * 32
-    with pytest.raises(DataError, match=rf"^{archive}: checksum mismatch, expected md5:{wrong}, got md5:[0-9a-f]{{32}}"):
+    mismatch = rf"^{archive}: checksum mismatch, expected md5:{wrong}, got md5:[0-9a-f]{{32}}"
+    with pytest.raises(DataError, match=mismatch):
         prepare(data_params(dataset="folder", source=str(archive), checksum=f"md5:{wrong}"),
                 tmp_path / "out2", tmp_path / "dl")
     assert_nothing_written(tmp_path / "out2")
@@ -136,10 +138,30 @@ def test_checksum_of_a_local_archive(tmp_path):
 @pytest.mark.parametrize("checksum", ["sha1:abc", "md5:xyz", "sha256:" + "a" * 63])
 def test_malformed_checksum_is_a_config_error(tmp_path, checksum):
     archive = make_tar(good_tree(tmp_path), tmp_path / "imgs.tar.gz")
-    with pytest.raises(ConfigError, match=r"^data\.checksum: .* is not 'sha256:<64 hex digits>' or 'md5:<32 hex digits>'"):
+    expected = r"^data\.checksum: .* is not 'sha256:<64 hex digits>' or 'md5:<32 hex digits>'"
+    with pytest.raises(ConfigError, match=expected):
         run(tmp_path, archive, checksum=checksum)
 
 
 def test_checksum_of_a_folder_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match=r"^data\.checksum: data\.source .* is a folder"):
         run(tmp_path, good_tree(tmp_path), checksum="md5:" + "0" * 32)
+
+
+def test_folders_are_known_even_when_the_archive_lists_only_some(tmp_path):
+    archive = tmp_path / "sparse.zip"
+    with zipfile.ZipFile(archive, "w") as zip_file:
+        zip_file.writestr(zipfile.ZipInfo("top/train/"), b"")  # a folder entry whose parent is not listed
+        for path in sorted(good_tree(tmp_path).rglob("*.png")):
+            zip_file.write(path, f"top/train/{path.relative_to(tmp_path / 'imgs').as_posix()}")
+    tree = ZipTree(archive)
+    assert tree.dirs == {"top", "top/train", "top/train/a", "top/train/b"}
+    assert len(tree.files) == 20
+
+
+def test_empty_class_folder_inside_an_archive(tmp_path):
+    root = good_tree(tmp_path)
+    (root / "c").mkdir()
+    archive = make_tar(root, tmp_path / "imgs.tar.gz")
+    with pytest.raises(DataError, match=rf"^{archive}/imgs/c: class folder holds no images"):
+        run(tmp_path, archive)

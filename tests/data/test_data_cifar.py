@@ -41,7 +41,8 @@ def cifar_params(**overrides):
 
 def test_official_format_archive_with_checksum(tmp_path, small_archive):
     path, md5, x, labels = small_archive
-    card = prepare(cifar_params(source=str(path), checksum=f"md5:{md5}", val_fraction=0), tmp_path / "out", tmp_path / "dl")
+    params = cifar_params(source=str(path), checksum=f"md5:{md5}", val_fraction=0)
+    card = prepare(params, tmp_path / "out", tmp_path / "dl")
     assert card["name"] == "cifar10" and card["classes"] == CIFAR_CLASSES
     assert card["counts"] == {"train": 100, "val": 0, "test": 20}
     assert card["checksum"] == {"md5": md5} and card["source"] == str(path)
@@ -64,8 +65,9 @@ def test_caps_size_and_channels_on_cifar(tmp_path, small_archive):
 
 def test_a_local_copy_must_be_the_official_archive_unless_a_checksum_is_given(tmp_path, small_archive):
     path, _, _, _ = small_archive
-    with pytest.raises(DataError, match=rf"^{path}: checksum mismatch, expected md5:c58f30108f718f92721af3b95e74349a, "
-                                        r"got md5:[0-9a-f]{32}; it is not the official CIFAR-10 archive.*data\.checksum"):
+    expected = (rf"^{path}: checksum mismatch, expected md5:c58f30108f718f92721af3b95e74349a, "
+                r"got md5:[0-9a-f]{32}; it is not the official CIFAR-10 archive.*data\.checksum")
+    with pytest.raises(DataError, match=expected):
         prepare(cifar_params(source=str(path)), tmp_path / "out", tmp_path / "dl")
     assert_nothing_written(tmp_path / "out")
 
@@ -152,7 +154,7 @@ def _archive_with(tmp_path, replace):
 
 def test_missing_batch(tmp_path):
     path, checksum = _archive_with(tmp_path, {"data_batch_3": None})
-    with pytest.raises(DataError, match=rf"^{path}: not a CIFAR-10 python archive, it lacks cifar-10-batches-py/data_batch_3"):
+    with pytest.raises(DataError, match=rf"^{path}: not a CIFAR-10 python archive, it lacks .*/data_batch_3$"):
         prepare(cifar_params(source=str(path), checksum=checksum), tmp_path / "out", tmp_path / "dl")
 
 
@@ -162,12 +164,14 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path):
             return (print, ("pwned",))
 
     path, checksum = _archive_with(tmp_path, {"data_batch_2": pickle.dumps({b"data": Exploit()}, protocol=2)})
-    with pytest.raises(DataError, match=r"data_batch_2 is not a readable CIFAR-10 pickle \(refusing to load (__builtin__|builtins)\.print\)"):
+    refused = r"data_batch_2 is not a readable CIFAR-10 pickle \(refusing to load (__builtin__|builtins)\.print\)"
+    with pytest.raises(DataError, match=refused):
         prepare(cifar_params(source=str(path), checksum=checksum), tmp_path / "out", tmp_path / "dl")
 
 
 def test_malformed_batch(tmp_path):
     bad = pickle.dumps({b"data": np.zeros((4, 100), np.uint8), b"labels": [0, 1, 2, 3]}, protocol=2)
     path, checksum = _archive_with(tmp_path, {"test_batch": bad})
-    with pytest.raises(DataError, match=r"test_batch holds data of shape \(4, 100\) and 4 labels; a CIFAR-10 batch has N x 3072"):
+    expected = r"test_batch holds data of shape \(4, 100\) and 4 labels; a CIFAR-10 batch has N x 3072"
+    with pytest.raises(DataError, match=expected):
         prepare(cifar_params(source=str(path), checksum=checksum), tmp_path / "out", tmp_path / "dl")

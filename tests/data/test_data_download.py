@@ -80,8 +80,8 @@ def test_wrong_checksum_deletes_the_download(tmp_path, served_file):
     url, _ = served_file
     wrong = Checksum("md5", "0" * 32)
     actual = hashlib.md5(PAYLOAD).hexdigest()
-    with pytest.raises(DataError, match=rf"^{url}: checksum mismatch, expected md5:{wrong.hexdigest}, got md5:{actual}; "
-                                        r"the download was deleted"):
+    expected = rf"^{url}: checksum mismatch, expected md5:{wrong.hexdigest}, got md5:{actual}; the download was deleted"
+    with pytest.raises(DataError, match=expected):
         download(url, tmp_path / "dl", wrong)
     assert list((tmp_path / "dl").iterdir()) == []
 

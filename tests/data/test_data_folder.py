@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from cnnlab.data import prepare
+from cnnlab.data.images import read_image
 from cnnlab.errors import DataError
 from data_helpers import assert_nothing_written, data_params, load_split, make_tar, write_class_folders, write_image
 
@@ -77,7 +78,8 @@ def test_modes_sizes_and_alpha_are_converted(tmp_path):
     write_image(train / "b" / "9_cmyk.jpg", (5, 5), "CMYK", (0, 0, 0, 0))
     write_class_folders(tmp_path / "mixed" / "test", {"a": 1, "b": 1})
 
-    card = prepare(folder_params(tmp_path / "mixed", image_size=[4, 4], val_fraction=0), tmp_path / "rgb", tmp_path / "dl")
+    card = prepare(folder_params(tmp_path / "mixed", image_size=[4, 4], val_fraction=0),
+                   tmp_path / "rgb", tmp_path / "dl")
     x, _ = load_split(tmp_path / "rgb", "train")
     assert card["shape"] == [4, 4, 3] and x.shape == (9, 4, 4, 3)
     center = x[:, 2, 2].tolist()
@@ -89,6 +91,9 @@ def test_modes_sizes_and_alpha_are_converted(tmp_path):
     assert center[5] == [1, 2, 3] and center[6] == [255, 255, 255]
     assert np.allclose(center[7], [0, 0, 250], atol=8)
     assert center[8] == [255, 255, 255]  # CMYK with no ink is white
+    # predict's reader gives a new file exactly the preprocessing the training images got
+    assert np.array_equal(read_image(train / "a" / "4_big.jpg", card["shape"]), x[3])
+    assert np.array_equal(read_image(train / "a" / "2_rgba.png", card["shape"]), x[1])
 
     card = prepare(folder_params(tmp_path / "mixed", image_size=[4, 4], channels=1, val_fraction=0),
                    tmp_path / "gray", tmp_path / "dl")
@@ -117,7 +122,8 @@ def test_differing_sizes_need_image_size(tmp_path):
     root = write_class_folders(tmp_path / "sizes", {"a": 3, "b": 3}, size=(8, 8))
     write_image(root / "b" / "wide.png", (16, 8))
     with pytest.raises(DataError, match=r"images differ in size \(.*is 8x8, .*wide\.png is 8x16.*set data\.image_size"):
-        prepare(folder_params(root, image_size=None, test_fraction=0.3, val_fraction=0), tmp_path / "out", tmp_path / "dl")
+        prepare(folder_params(root, image_size=None, test_fraction=0.3, val_fraction=0),
+                tmp_path / "out", tmp_path / "dl")
     assert_nothing_written(tmp_path / "out")
 
 

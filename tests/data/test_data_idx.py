@@ -31,7 +31,8 @@ def fashion_prepared(fashion_folder, tmp_path_factory):
 
 def test_fashion_mnist_from_the_shared_idx_files(fashion_prepared, fashion_folder):
     card, out = fashion_prepared
-    assert card["name"] == "fashion_mnist" and card["classes"][0] == "T-shirt/top" and card["classes"][9] == "Ankle boot"
+    assert card["name"] == "fashion_mnist"
+    assert card["classes"][0] == "T-shirt/top" and card["classes"][9] == "Ankle boot"
     assert card["shape"] == [28, 28, 1]
     assert card["counts"] == {"train": 60000, "val": 0, "test": 10000}
     assert card["class_counts"]["train"] == [6000] * 10 and card["class_counts"]["test"] == [1000] * 10
@@ -75,7 +76,8 @@ def test_idx_file_shorter_than_its_header_says(fashion_folder, tmp_path):
     folder = copy_fashion(fashion_folder, tmp_path / "copy")
     labels = folder / "t10k-labels-idx1-ubyte.gz"
     labels.write_bytes(gzip.compress(gzip.decompress(labels.read_bytes())[:-10]))
-    with pytest.raises(DataError, match=rf"^{labels}: 9,998 bytes, but its header announces 10,008 .*truncated or corrupt"):
+    expected = rf"^{labels}: 9,998 bytes, but its header announces 10,008 .*truncated or corrupt"
+    with pytest.raises(DataError, match=expected):
         prepare(data_params(dataset="fashion_mnist", source=str(folder)), tmp_path / "out", tmp_path / "dl")
 
 
@@ -133,7 +135,8 @@ def test_missing_file(tmp_path):
 
 
 def test_checksum_is_not_used_for_idx_datasets(tmp_path):
-    with pytest.raises(ConfigError, match=r"^data\.checksum: mnist is four files, each checked against its published md5"):
+    expected = r"^data\.checksum: mnist is four files, each checked against its published md5"
+    with pytest.raises(ConfigError, match=expected):
         prepare(data_params(dataset="mnist", source="x", checksum="md5:" + "0" * 32), tmp_path / "out", tmp_path / "dl")
 
 
@@ -142,12 +145,13 @@ def test_download_from_a_mirror_checks_each_published_md5(tmp_path, http_server,
     write_idx_folder(served / "mirror")
     published = {name: hashlib.md5((served / "mirror" / f"{name}.gz").read_bytes()).hexdigest() for name in FILES}
     monkeypatch.setitem(DATASETS, "mnist", dataclasses.replace(DATASETS["mnist"], gz_md5=published))
-    card = prepare(data_params(dataset="mnist", source=f"{url}/mirror", image_size=None), tmp_path / "out", tmp_path / "dl")
+    params = data_params(dataset="mnist", source=f"{url}/mirror", image_size=None)
+    card = prepare(params, tmp_path / "out", tmp_path / "dl")
     assert card["counts"] == {"train": 90, "val": 10, "test": 20} and card["source"] == f"{url}/mirror"
     assert sorted(p.name for p in (tmp_path / "dl" / "mnist").iterdir()) == sorted(f"{name}.gz" for name in FILES)
     assert [r["path"] for r in server.requests] == [f"/mirror/{name}.gz" for name in FILES]
 
-    prepare(data_params(dataset="mnist", source=f"{url}/mirror", image_size=None), tmp_path / "out", tmp_path / "dl")
+    prepare(params, tmp_path / "out", tmp_path / "dl")
     assert len(server.requests) == 4  # verified copies in the download folder are reused
 
 
