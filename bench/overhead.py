@@ -4,7 +4,9 @@
 
 Same model (cnnlab.models.build_model), same compile (cnnlab.training.compile_model), same
 batch size and the same CIFAR-10 training images (a --images subset of the data that
-bench/time_to_accuracy.py prepares, with no validation split so neither side validates).
+bench/time_to_accuracy.py prepares) and the same validation images each epoch: one batch of
+the val split, next to nothing (train_variant cannot run without one yet: with an empty val
+split Keras's CSVLogger writes `NA` val_ columns that read_history fails to parse).
   pipeline  train_variant: tf.data batches gathered from the uint8 arrays, per-epoch
             seeded shuffle (and crop/flip), dvclive, CSV log, checkpoint every epoch
   bare      model.fit(x_float32, y_onehot, batch_size) on numpy arrays, no callbacks;
@@ -30,18 +32,19 @@ from time_to_accuracy import REPO, cifar10_data_params, load_split, prepared_cif
 from cnnlab.config import load_params, variant_params  # noqa: E402
 
 
-def subset_dir(data_dir, images, out_dir):
-    """A prepared-data folder with the first `images` training images and an empty val split."""
+def subset_dir(data_dir, images, val_images, out_dir):
+    """A prepared-data folder with the first `images` training and `val_images` validation images."""
     import numpy as np
 
     out_dir.mkdir(parents=True)
     x, y = load_split(data_dir, "train")
+    x_val, y_val = load_split(data_dir, "val")
     np.savez(out_dir / "train.npz", x=x[:images], y=y[:images])
-    np.savez(out_dir / "val.npz", x=x[:0], y=y[:0])
+    np.savez(out_dir / "val.npz", x=x_val[:val_images], y=y_val[:val_images])
     shutil.copy(Path(data_dir) / "test.npz", out_dir / "test.npz")
     card = json.loads((Path(data_dir) / "card.json").read_text())
     (out_dir / "card.json").write_text(json.dumps(card))
-    return x[:images], y[:images], card
+    return x[:images], y[:images], (x_val[:val_images], y_val[:val_images]), card
 
 
 def pipeline_images_per_second(name, variant, train_params, data_dir, work):
@@ -53,7 +56,7 @@ def pipeline_images_per_second(name, variant, train_params, data_dir, work):
     return train["train_images"] * len(seconds) / sum(seconds)
 
 
-def bare_images_per_second(name, variant, train_params, x, y, card):
+def bare_images_per_second(name, variant, train_params, x, y, val, card):
     import keras
     import numpy as np
 
@@ -66,9 +69,11 @@ def bare_images_per_second(name, variant, train_params, x, y, card):
                   train_params["jit_compile"])
     x = x.astype(np.float32)
     y = keras.utils.to_categorical(y, card["num_classes"])
-    model.fit(x, y, batch_size=variant["batch_size"], epochs=1, verbose=0)  # traces the graph
+    val = (val[0].astype(np.float32), keras.utils.to_categorical(val[1], card["num_classes"]))
+    fit = dict(batch_size=variant["batch_size"], validation_data=val, verbose=0)
+    model.fit(x, y, epochs=1, **fit)  # traces the graph
     started = time.perf_counter()
-    model.fit(x, y, batch_size=variant["batch_size"], epochs=variant["epochs"] - 1, verbose=0)
+    model.fit(x, y, epochs=variant["epochs"] - 1, **fit)
     return len(x) * (variant["epochs"] - 1) / (time.perf_counter() - started)
 
 
@@ -86,11 +91,11 @@ def main():
     data_dir = prepared_cifar10(cifar10_data_params(params))
     with tempfile.TemporaryDirectory(prefix="overhead-bench-") as work:
         work = Path(work)
-        x, y, card = subset_dir(data_dir, args.images, work / "data")
+        x, y, val, card = subset_dir(data_dir, args.images, variant["batch_size"], work / "data")
         loads = [os.getloadavg()[0]]
         pipeline = pipeline_images_per_second(args.variant, variant, train_params, work / "data", work)
         loads.append(os.getloadavg()[0])
-        bare = bare_images_per_second(args.variant, variant, train_params, x, y, card)
+        bare = bare_images_per_second(args.variant, variant, train_params, x, y, val, card)
         loads.append(os.getloadavg()[0])
     print(f"{args.variant} ({len(x)} images x {variant['epochs'] - 1} timed epochs, batch {variant['batch_size']}): "
           f"pipeline {pipeline:.0f} img/s, bare fit {bare:.0f} img/s, ratio {pipeline / bare:.2f} "
