@@ -1,8 +1,6 @@
 """Every named family trains for one epoch on the shared CIFAR-10 copy (32x32, 10 classes) and
 on a 150x150 folder dataset (5 classes), through the pipeline's own prepare and train code."""
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +15,6 @@ from tests.helpers import REPO
 
 FAMILY_VARIANTS = ("alexnet", "vgg16", "googlenet", "resnet")
 PARAMS = load_params(REPO / "params.yaml")
-SHARED = Path(os.environ.get("CNNLAB_SHARED_DATASETS", REPO.parent / "shared" / "datasets"))
 
 
 def data_params(**overrides):
@@ -25,12 +22,9 @@ def data_params(**overrides):
 
 
 @pytest.fixture(scope="module")
-def cifar_subset(tmp_path_factory):
-    archive = SHARED / "cifar10-jpg.tar.gz"
-    if not archive.is_file():
-        pytest.skip(f"{archive} not found (set CNNLAB_SHARED_DATASETS)")
+def cifar_subset(tmp_path_factory, cifar_jpg_archive):
     root = tmp_path_factory.mktemp("cifar")
-    prepare(data_params(dataset="folder", source=str(archive), max_train=100, max_test=30),
+    prepare(data_params(dataset="folder", source=str(cifar_jpg_archive), max_train=100, max_test=30),
             out_dir=root / "data/prepared", download_dir=root / "downloads")
     return root
 

@@ -8,7 +8,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 
 from tests.helpers import REPO, run_stage, small_variant, write_params, write_prepared
 
