@@ -34,7 +34,7 @@ def _type_name(value):
 def choice(*options):
     def check(value, key):
         if value not in options:
-            hint = _did_you_mean(value, options)
+            hint = did_you_mean(value, options)
             raise ConfigError(f"{key}: unknown value {value!r}{hint}; choose one of {', '.join(map(str, options))}")
         return value
 
@@ -93,6 +93,23 @@ def size_pair(value, key):
     return [number(1, 4096, integer=True)(v, f"{key}[{i}]") for i, v in enumerate(value)]
 
 
+def auto_or_positive_int(value, key):
+    if value == "auto":
+        return value
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{key}: must be auto or a positive integer, got {value!r}")
+    return number(1, integer=True)(value, key)
+
+
+def positive_int_or_list(value, key):
+    """A positive integer, or a non-empty list of them (checked as `key[i]`)."""
+    if isinstance(value, list) and value:
+        return [number(1, integer=True)(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{key}: must be a positive integer or a non-empty list of positive integers, got {value!r}")
+    return number(1, integer=True)(value, key)
+
+
 def section(schema):
     """A nested mapping validated against `schema`."""
 
@@ -113,7 +130,7 @@ def optional_section(schema):
     return check
 
 
-def _did_you_mean(word, options):
+def did_you_mean(word, options):
     close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -126,7 +143,7 @@ def validate_section(values, schema, key):
         raise ConfigError(f"{key}: must be a mapping of settings, got {values!r}")
     for name in values:
         if name not in schema:
-            raise ConfigError(f"{key}.{name}: unknown key{_did_you_mean(name, schema)}; known keys: {', '.join(schema)}")
+            raise ConfigError(f"{key}.{name}: unknown key{did_you_mean(name, schema)}; known keys: {', '.join(schema)}")
     result = {}
     for name, field in schema.items():
         if name in values:
@@ -283,7 +300,7 @@ def validate_params(raw, source="params.yaml"):
         raise ConfigError(f"{source}: must be a mapping with sections {', '.join(SCHEMA)}")
     for name in raw:
         if name not in SCHEMA:
-            raise ConfigError(f"{name}: unknown section in {source}{_did_you_mean(name, SCHEMA)}; known: {', '.join(SCHEMA)}")
+            raise ConfigError(f"{name}: unknown section in {source}{did_you_mean(name, SCHEMA)}; known: {', '.join(SCHEMA)}")
     return {name: _check_top(field, raw, name) for name, field in SCHEMA.items()}
 
 
@@ -314,4 +331,4 @@ def variant_params(params, name):
         return params["variants"][name]
     except KeyError:
         known = ", ".join(params["variants"])
-        raise ConfigError(f"variants.{name}: no such variant{_did_you_mean(name, params['variants'])}; known: {known}") from None
+        raise ConfigError(f"variants.{name}: no such variant{did_you_mean(name, params['variants'])}; known: {known}") from None

@@ -5,12 +5,12 @@ class count, with their options validated up front.
     outputs = build_family("googlenet", options, normalized_inputs, num_classes)
     model.compile(loss=[...] * len(outputs), loss_weights=AUX_LOSS_WEIGHTS["googlenet"])
 
-Each family lives in its own module (family_<name>.py) with OPTIONS, LOSS_WEIGHTS,
-build() and, where options constrain each other, check().
+Each family lives in its own module (family_<name>.py) with OPTIONS (a params.yaml
+schema section: option -> cnnlab.config.Field), LOSS_WEIGHTS, build() and, where
+options constrain each other, check().
 """
 
-import difflib
-
+from cnnlab.config import did_you_mean, validate_section
 from cnnlab.errors import ConfigError
 from cnnlab.models import family_alexnet, family_googlenet, family_resnet, family_vgg16
 
@@ -22,13 +22,13 @@ _MODULES = {
 }
 
 FAMILIES = {
-    name: {option: spec.default for option, spec in module.OPTIONS.items()}
+    name: {option: field.default for option, field in module.OPTIONS.items()}
     for name, module in _MODULES.items()
 }
 """family -> {option: default}; OPTION_DOCS has the same shape with one line per option."""
 
 OPTION_DOCS = {
-    name: {option: spec.doc for option, spec in module.OPTIONS.items()}
+    name: {option: field.help for option, field in module.OPTIONS.items()}
     for name, module in _MODULES.items()
 }
 
@@ -47,23 +47,7 @@ def loss_weights(family, num_outputs):
 def validate_family_options(family, options, key):
     """Return `options` with defaults filled in; ConfigError naming `key` or `key.option`."""
     module = _module(family, key)
-    options = {} if options is None else options
-    if not isinstance(options, dict):
-        raise ConfigError(
-            f"{key}: must be a mapping of option: value, got {type(options).__name__}"
-        )
-    for option in options:
-        if option not in module.OPTIONS:
-            raise ConfigError(
-                f"{key}.{option}: unknown option for {family}"
-                f"{_did_you_mean(option, module.OPTIONS)}; "
-                f"its options are {', '.join(module.OPTIONS)}"
-            )
-    filled = {option: options.get(option, spec.default) for option, spec in module.OPTIONS.items()}
-    for option, spec in module.OPTIONS.items():
-        problem = spec.check(filled[option])
-        if problem:
-            raise ConfigError(f"{key}.{option}: {problem}")
+    filled = validate_section(options, module.OPTIONS, key)
     if hasattr(module, "check"):
         module.check(filled, key)
     return filled
@@ -84,12 +68,7 @@ def build_family(family, options, inputs, num_classes, key="options"):
 def _module(family, key):
     if not isinstance(family, str) or family not in _MODULES:
         raise ConfigError(
-            f"{key}: unknown family {family!r}{_did_you_mean(family, _MODULES)}; "
+            f"{key}: unknown family {family!r}{did_you_mean(family, _MODULES)}; "
             f"known families: {', '.join(sorted(_MODULES))}"
         )
     return _MODULES[family]
-
-
-def _did_you_mean(word, choices):
-    close = difflib.get_close_matches(str(word), list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""

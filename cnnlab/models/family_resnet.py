@@ -11,37 +11,33 @@ ImageNet 7x7/2 conv + 3x3/2 max pool; auto picks by image size.
 
 from keras import layers
 
+from cnnlab.config import Field, choice, number, positive_int_or_list
 from cnnlab.errors import ConfigError
-from cnnlab.models.family_common import resolve_stem
-from cnnlab.models.family_options import (
-    STEMS,
-    Option,
-    one_of,
-    positive_int,
-    positive_int_or_list,
-)
+from cnnlab.models.family_common import STEMS, resolve_stem
 
 OPTIONS = {
-    "depth": Option(
+    "depth": Field(
+        positive_int_or_list,
         3,
         "residual blocks per stage: n (same for every stage; 3 stages -> "
         "6n+2 layers) or a list with one count per stage",
-        positive_int_or_list,
     ),
-    "width": Option(
-        16, "filters of the stem and first stage; doubled at each later stage", positive_int
+    "width": Field(
+        number(1, integer=True),
+        16,
+        "filters of the stem and first stage; doubled at each later stage",
     ),
-    "stages": Option(3, "number of stages", positive_int),
-    "downsample": Option(
+    "stages": Field(number(1, integer=True), 3, "number of stages"),
+    "downsample": Field(
+        choice("stride", "maxpool"),
         "stride",
         "how later stages halve the map: stride (stride-2 conv) | maxpool (2x2 max pool)",
-        one_of("stride", "maxpool"),
     ),
-    "stem": Option(
+    "stem": Field(
+        choice(*STEMS),
         "auto",
         "auto (by image size) | small 3x3/1 conv | medium + 3x3/2 max pool | "
         "classic 7x7/2 conv + 3x3/2 max pool",
-        one_of(*STEMS),
     ),
 }
 LOSS_WEIGHTS = [1.0]

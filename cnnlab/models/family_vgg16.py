@@ -15,37 +15,31 @@ learning to need fine-tuning rather than a frozen base alone.
 import keras
 from keras import layers
 
+from cnnlab.config import Field, auto_or_positive_int, boolean, choice, number, optional
 from cnnlab.errors import ConfigError
 from cnnlab.models.family_common import channels, image_size, require_min_size
-from cnnlab.models.family_options import (
-    Option,
-    auto_or_positive_int,
-    boolean,
-    int_between,
-    one_of,
-)
 
 OPTIONS = {
-    "implementation": Option(
-        "hand", "hand (built here) | keras (keras.applications.VGG16)", one_of("hand", "keras")
+    "implementation": Field(
+        choice("hand", "keras"), "hand", "hand (built here) | keras (keras.applications.VGG16)"
     ),
-    "batchnorm": Option(
-        False, "hand only: conv -> BatchNorm -> ReLU instead of conv+ReLU", boolean
+    "batchnorm": Field(
+        boolean, False, "hand only: conv -> BatchNorm -> ReLU instead of conv+ReLU"
     ),
-    "dense_units": Option(
+    "dense_units": Field(
+        auto_or_positive_int,
         "auto",
         "hidden dense units: auto = 4096 from 64 px, 512 below (512 in the ImageNet-transfer head)",
-        auto_or_positive_int,
     ),
-    "weights": Option(
+    "weights": Field(
+        optional(choice("imagenet")),
         None,
         "keras only: null (random init) | imagenet (transfer learning, downloads the weights once)",
-        one_of(None, "imagenet"),
     ),
-    "fine_tune_at": Option(
+    "fine_tune_at": Field(
+        optional(number(1, 5, integer=True)),
         None,
         "imagenet only: first VGG block (1-5) left trainable; null freezes the whole base",
-        int_between(1, 5, allow_none=True),
     ),
 }
 LOSS_WEIGHTS = [1.0]
