@@ -202,11 +202,11 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
     training_model.fit(
         distribute.shard_by_data(train_batches), epochs=epochs, steps_per_epoch=steps_per_epoch,
         validation_data=None if val_batches is None else distribute.shard_by_data(val_batches),
-        callbacks=make_callbacks(variant, backup_dir, first_epoch > 0),
+        callbacks=make_callbacks(variant, backup_dir, first_epoch > 0, main_head_prefix(training_model)),
         shuffle=False,  # epoch_batches already shuffles, reproducibly per epoch
         verbose=2,
     )
-    history = read_history(backup_dir / "history.csv")
+    history = main_head_history(read_history(backup_dir / "history.csv"), main_head_prefix(training_model))
     save_model_outputs(out_dir, inference_model, card, history, training_summary(variant, history, x_train, x_val, epochs, replicas))
     with atomic_path(live_dir) as tmp:
         shutil.copytree(backup_dir / "dvclive", tmp)
@@ -231,7 +231,27 @@ def resumed_epoch(backup_dir):
     return int(read_json(metadata)["epoch"]) if metadata.exists() else 0
 
 
-def make_callbacks(variant, backup_dir, resuming):
+def main_head_prefix(model):
+    """Keras names a multi-output model's metrics after each output (`predictions_accuracy`)."""
+    return f"{model.output_names[0]}_" if len(model.outputs) > 1 else ""
+
+
+def main_head_history(history, prefix):
+    """History in the main head's terms (`accuracy`, `loss`, `val_...`); with auxiliary heads
+    the weighted sum they train on is kept as `total_loss`."""
+    if not prefix:
+        return history
+    history = dict(history)
+    for split in ("", "val_"):
+        if f"{split}loss" in history:
+            history[f"{split}total_loss"] = history.pop(f"{split}loss")
+        for metric in ("accuracy", "loss"):
+            if f"{split}{prefix}{metric}" in history:
+                history[f"{split}{metric}"] = history.pop(f"{split}{prefix}{metric}")
+    return history
+
+
+def make_callbacks(variant, backup_dir, resuming, metric_prefix=""):
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
 
@@ -246,8 +266,9 @@ def make_callbacks(variant, backup_dir, resuming):
     ]
     stopping = variant["early_stopping"]
     if stopping:
+        monitored = stopping["monitor"].replace("val_", f"val_{metric_prefix}", 1)
         callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=stopping["monitor"], patience=stopping["patience"], min_delta=stopping["min_delta"],
+            monitor=monitored, patience=stopping["patience"], min_delta=stopping["min_delta"],
             restore_best_weights=stopping["restore_best"], mode="min" if stopping["monitor"] == "val_loss" else "max"))
     return callbacks
 

@@ -110,3 +110,18 @@ def test_mirrored_over_two_logical_cpus(tmp_path):
     training = read(directory, "models/small/training.json")
     assert training["replicas"] == 2 and training["epochs_run"] == 4
     assert read(directory, "models/small/history.json")["accuracy"][-1] > 0.5
+
+
+def test_auxiliary_heads_report_the_main_head(tmp_path):
+    """GoogLeNet trains on three outputs; its history, best epoch and early stopping speak of
+    the main head."""
+    directory = project(tmp_path)
+    write_params(directory, {"inception": {"family": "googlenet", "options": {"width": 0.125}, "epochs": 2,
+                                           "batch_size": 16,
+                                           "early_stopping": {"monitor": "val_accuracy", "patience": 3}}})
+    run_stage(directory, "stages.train", "inception")
+    history = read(directory, "models/inception/history.json")
+    assert {"accuracy", "val_accuracy", "loss", "val_loss", "total_loss", "val_total_loss"} <= set(history)
+    assert not any(key.startswith(("predictions_", "val_predictions_")) for key in history)
+    assert all(total > main for total, main in zip(history["total_loss"], history["loss"])), "aux losses add up"
+    assert read(directory, "models/inception/training.json")["best_epoch"] in (1, 2)
