@@ -295,7 +295,9 @@ def read_history(history_csv):
     """Per-epoch metrics from the CSV log (which survives a resume), as lists by name."""
     with open(history_csv, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return {key: [float(row[key]) for row in rows] for key in rows[0] if key != "epoch"} if rows else {}
+    # CSVLogger writes "NA" for metrics it never saw (val_* without a validation split)
+    columns = {key: [row[key] for row in rows] for key in (rows[0] if rows else []) if key != "epoch"}
+    return {key: [float(value) for value in values] for key, values in columns.items() if "NA" not in values}
 
 
 def best_epoch(history, early_stopping):

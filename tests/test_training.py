@@ -125,3 +125,13 @@ def test_auxiliary_heads_report_the_main_head(tmp_path):
     assert not any(key.startswith(("predictions_", "val_predictions_")) for key in history)
     assert all(total > main for total, main in zip(history["total_loss"], history["loss"])), "aux losses add up"
     assert read(directory, "models/inception/training.json")["best_epoch"] in (1, 2)
+
+
+def test_training_without_a_validation_split(tmp_path):
+    directory = tmp_path / "run"
+    write_prepared(directory / "data" / "prepared", counts=(240, 0, 80))
+    write_params(directory, {"small": small_variant(epochs=2)})
+    run_stage(directory, "stages.train", "small")
+    history = read(directory, "models/small/history.json")
+    assert len(history["accuracy"]) == 2 and "val_accuracy" not in history
+    assert read(directory, "models/small/training.json")["best_epoch"] == int(np.argmax(history["accuracy"])) + 1
