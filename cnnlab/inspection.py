@@ -9,13 +9,14 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from cnnlab.plotting import mark_wrong, show_image
+from cnnlab.plotting import draw_image, mark_wrong, show_image
 
 CONV_TYPES = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D,
               keras.layers.Conv2DTranspose)
 MAX_FILTERS = 64
 PAIR_EXAMPLES = 3
 PANEL_INCHES = 2.2
+ROW_GAP = 0.25  # space between feature-map rows, in row heights
 
 
 def image_grid(count, columns, panel_inches=PANEL_INCHES, title_lines=2):
@@ -152,22 +153,34 @@ def plot_feature_maps(name, maps, images, captions, channels=16):
     """One row per image: the image, then a strip of its first `channels` feature maps of layer `name`.
 
     Each channel has one colour scale across the images, so they can be compared down a column.
+    Everything is drawn into one axes (each row one unit high): a deep network has dozens of
+    conv layers, and one axes per row made these figures the slowest part of evaluation.
     """
     count, height, width, total = maps.shape
     shown = min(channels, total)
     maps = maps[..., :shown]
     low, high = maps.min(axis=(0, 1, 2)), maps.max(axis=(0, 1, 2))
-    figure = Figure(figsize=(1.3 + shown * 1.1, count * 1.3 + 1.0), layout="constrained")
-    axes = figure.subplots(count, 2, squeeze=False, width_ratios=[1, shown * (1 + 1 / 8)])
-    for row, (image_ax, strip_ax) in enumerate(axes):
-        show_image(image_ax, images[row])
-        image_ax.set_title(captions[row], fontsize=8)
-        strip_ax.imshow(channel_strip(maps[row], low, high), interpolation="nearest")
-        strip_ax.set_yticks([])
-        strip_ax.set_xticks([])
-    step = width + strip_gap(width)
-    axes[0, 1].xaxis.tick_top()
-    axes[0, 1].set_xticks(np.arange(shown) * step + (width - 1) / 2, [f"ch {c}" for c in range(shown)], fontsize=8)
+    image_width = images.shape[2] / images.shape[1]
+    strip_left = image_width + ROW_GAP
+    step = (width + strip_gap(width)) / height  # one channel tile plus its gap, in row heights
+    strip_right = strip_left + (shown * (width + strip_gap(width)) - strip_gap(width)) / height
+
+    figure = Figure(figsize=(0.5 + strip_right * 1.1, count * (1 + ROW_GAP) * 1.1 + 1.0), layout="constrained")
+    ax = figure.subplots()
+    for row in range(count):
+        top = row * (1 + ROW_GAP)
+        draw_image(ax, images[row], extent=(0, image_width, top + 1, top))
+        ax.imshow(channel_strip(maps[row], low, high), interpolation="nearest",
+                  extent=(strip_left, strip_right, top + 1, top))
+    ax.set_xlim(0, strip_right)
+    ax.set_ylim(count * (1 + ROW_GAP) - ROW_GAP, 0)
+    ax.set_yticks(np.arange(count) * (1 + ROW_GAP) + 0.5, captions, fontsize=8)
+    ax.xaxis.tick_top()
+    ax.set_xticks(strip_left + np.arange(shown) * step + width / height / 2, [f"ch {c}" for c in range(shown)],
+                  fontsize=8)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
     which = f"all {total} channels" if shown == total else f"first {shown} of {total} channels"
     figure.suptitle(f"{name}: output {height}x{width}x{total} ({which})")
     return figure

@@ -26,12 +26,17 @@ def save_figure(figure, path):
 
 def show_image(ax, image):
     """Draw a raw 0-255 image in its own colours (grayscale with a gray colormap), no ticks."""
-    if image.shape[-1] == 1:
-        ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-    else:
-        ax.imshow(image.astype(np.uint8), interpolation="nearest")
+    draw_image(ax, image)
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def draw_image(ax, image, extent=None):
+    """A raw 0-255 image in its own colours (grayscale with a gray colormap), at `extent` if given."""
+    if image.shape[-1] == 1:
+        ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest", extent=extent)
+    else:
+        ax.imshow(image.astype(np.uint8), interpolation="nearest", extent=extent)
 
 
 def mark_wrong(ax):

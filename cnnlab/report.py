@@ -165,7 +165,7 @@ def best_summary(rows):
 
 def copy_variant_images(root, variant, report_dir):
     """Copy the variant's curves and confusion PNGs into report/<variant>/; returns
-    {relative path: caption} for those that exist (the plots stage may not have run yet)."""
+    {relative path: caption} for those that exist (the evaluate stage may not have run yet)."""
     copied = {}
     for name, caption in VARIANT_IMAGES.items():
         source = Path(root) / "plots" / variant / name
@@ -180,7 +180,7 @@ def copy_plot(source, destination, variant):
     try:
         save_small_png(source, destination)
     except OSError as error:
-        raise DataError(f"{source}: unreadable image ({error}); rerun `dvc repro plots@{variant}`") from None
+        raise DataError(f"{source}: unreadable image ({error}); rerun `dvc repro evaluate@{variant}`") from None
 
 
 def save_small_png(source, destination):
@@ -192,7 +192,7 @@ def save_small_png(source, destination):
 
 
 def plots_missing_note(variant):
-    return f"No plots yet: run `dvc repro plots@{variant}`."
+    return f"No plots yet: run `dvc repro evaluate@{variant}`."
 
 
 # --- Markdown ---

@@ -1,9 +1,11 @@
-"""DVC stage evaluate@<variant>: test-set metrics -> metrics/<variant>.json and eval/<variant>/."""
+"""DVC stage evaluate@<variant>: test-set metrics -> metrics/<variant>.json and eval/<variant>/,
+and every picture of the variant -> plots/<variant>/."""
 import argparse
 
 from cnnlab.config import load_params, variant_params
 from cnnlab.errors import exit_on_user_error
 from cnnlab.evaluation import evaluate_variant
+from cnnlab.variant_plots import write_variant_plots
 
 
 @exit_on_user_error
@@ -11,9 +13,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("variant", help="a variant name from params.yaml `variants:`")
     args = parser.parse_args(argv)
-    variant = variant_params(load_params(), args.variant)
+    params = load_params()
+    variant = variant_params(params, args.variant)
     metrics = evaluate_variant(args.variant, tta=variant["tta"])
     print(f"{args.variant}: test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")
+    write_variant_plots(args.variant, params["plots"])
+    print(f"plots/{args.variant}/ written")
 
 
 if __name__ == "__main__":

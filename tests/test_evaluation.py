@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import stages.evaluate
+from cnnlab.config import PLOTS, validate_section
 from cnnlab.errors import UserError
 from cnnlab.evaluation import compute_metrics, evaluate_variant, predict_probabilities
 from tests.model_fixtures import card_for, identity_model, softmax, write_prepared, write_variant
@@ -26,8 +27,12 @@ def known_project(tmp_path, monkeypatch):
     card = write_prepared(tmp_path, PIXELS.reshape(-1, 1, 3, 1), LABELS, CLASSES)
     write_variant(tmp_path, "known", identity_model(3), card)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(stages.evaluate, "load_params", lambda: {"variants": {"known": {"tta": False}}})
+    monkeypatch.setattr(stages.evaluate, "load_params", lambda: stage_params("known"))
     return tmp_path
+
+
+def stage_params(variant):
+    return {"variants": {variant: {"tta": False}}, "plots": validate_section({}, PLOTS, "plots")}
 
 
 def read_metrics(root, variant="known"):
@@ -87,6 +92,14 @@ def test_probabilities_and_confusion_are_saved(known_project):
     assert confusion == ["actual,cat,dog,bird", "cat,1,1,0", "dog,0,2,0", "bird,1,0,1"]
 
 
+def test_evaluate_stage_also_draws_the_variant_pictures(known_project):
+    stages.evaluate.main(["known"])
+
+    drawn = sorted(path.name for path in (known_project / "plots" / "known").iterdir())
+    assert drawn == ["confused_pairs.png", "confusion.png", "confusion_normalized.png", "curves.png",
+                     "filters.png", "mistakes.png", "per_class.png", "predictions.png"]  # no conv: no feature maps
+
+
 def test_extra_outputs_are_wrong_predictions_named_output_i(tmp_path):
     """A Dense(5, sigmoid) head for 3 classes: outputs 3 and 4 are no class."""
     pixels = np.array([[255, 0, 0, 0, 0], [0, 200, 0, 0, 250], [0, 0, 220, 0, 0], [0, 0, 0, 180, 0]])
@@ -136,7 +149,7 @@ def test_batched_prediction_equals_one_pass_and_tta_averages_the_mirror():
 
 
 def test_missing_model_names_the_file_and_the_command(known_project, capsys, monkeypatch):
-    monkeypatch.setattr(stages.evaluate, "load_params", lambda: {"variants": {"ghost": {"tta": False}}})
+    monkeypatch.setattr(stages.evaluate, "load_params", lambda: stage_params("ghost"))
     with pytest.raises(SystemExit) as exit_info:
         stages.evaluate.main(["ghost"])
 

@@ -84,15 +84,18 @@ def test_feature_map_figure_has_the_image_and_a_strip_of_capped_channels_per_row
 
     figure = plot_feature_maps("conv2", maps, images, ["#0 cat", "#5 dog"], channels=16)
 
-    assert len(figure.axes) == 2 * 2
+    ax, = figure.axes
     assert figure.get_suptitle() == "conv2: output 4x4x32 (first 16 of 32 channels)"
-    assert figure.axes[0].get_title() == "#0 cat"
-    assert [t.get_text() for t in figure.axes[1].get_xticklabels()] == [f"ch {c}" for c in range(16)]
-    strip = figure.axes[3].images[0].get_array()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["#0 cat", "#5 dog"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"ch {c}" for c in range(16)]
+    image, strip = ax.images[2].get_array(), ax.images[3].get_array()  # row 1: image, then its strip
+    assert image.shape == (8, 8, 3)
     assert strip.shape == (4, 16 * (4 + 1) - 1, 4)  # 16 tiles of 4 px, 1 px gaps, RGBA
     channel = maps[..., 3]  # tile 3 of image 1, scaled by channel 3's range over both images
     expected = colormaps["viridis"]((maps[1, :, :, 3] - channel.min()) / (channel.max() - channel.min()))
     np.testing.assert_allclose(strip[:, 15:19], expected)
+    row_1 = ax.images[3].get_extent()
+    assert row_1[2:] == [2.25, 1.25] and ax.get_yticks()[1] == 1.75  # caption centred on its row
 
 
 def test_filters_rgb_are_scaled_per_filter():

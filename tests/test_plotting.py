@@ -7,10 +7,11 @@ import pytest
 from PIL import Image
 
 import stages.compare
-import stages.plots
 from cnnlab.errors import ConfigError, UserError
 from cnnlab.evaluation import load_model, load_test_split
-from cnnlab.plotting import comparison_frame, plot_confusion, plot_curves, plot_per_class, save_figure
+from cnnlab.plotting import (comparison_frame, plot_comparison, plot_confusion, plot_curves, plot_per_class,
+                             save_figure)
+from cnnlab.variant_plots import feature_map_figures, write_variant_plots
 from tests.model_fixtures import CLASSES, VARIANT, trained_project, write_variant
 
 SETTINGS = {"samples": 25, "top_wrong": 8, "confused_pairs": 4, "feature_map_images": None,
@@ -26,7 +27,7 @@ def project(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def variant_figures(project):
-    return stages.plots.write_variant_plots(VARIANT, SETTINGS, project)
+    return write_variant_plots(VARIANT, SETTINGS, project)
 
 
 def test_curves_plot_train_and_validation_with_best_epoch(tmp_path):
@@ -113,9 +114,9 @@ def test_feature_maps_show_first_image_of_each_class(project, variant_figures):
     labels = np.load(project / "data" / "prepared" / "test.npz")["y"]
     figure = variant_figures["feature_maps/conv2.png"]
 
-    captions = [ax.get_title() for ax in figure.axes[::2]]
+    captions = [t.get_text() for t in figure.axes[0].get_yticklabels()]
     assert captions == [f"#{int(np.argmax(labels == c))} {name}" for c, name in enumerate(CLASSES)]
-    assert len(figure.axes) == len(CLASSES) * 2
+    assert len(figure.axes[0].images) == len(CLASSES) * 2  # each row: the image and its strip
     assert figure.get_suptitle() == "conv2: output 8x8x20 (first 16 of 20 channels)"
 
 
@@ -130,10 +131,10 @@ def test_mistakes_plot_shows_the_most_confident_wrong_predictions(project, varia
 
 
 def test_feature_map_indices_from_settings(project):
-    figures = stages.plots.feature_map_figures(
+    figures = feature_map_figures(
         *load_for_feature_maps(project), {**SETTINGS, "feature_map_images": [5, 7], "feature_map_channels": 4})
     figure = figures["feature_maps/conv1.png"]
-    assert [ax.get_title().split()[0] for ax in figure.axes[::2]] == ["#5", "#7"]
+    assert [t.get_text().split()[0] for t in figure.axes[0].get_yticklabels()] == ["#5", "#7"]
     assert "first 4 of 8 channels" in figure.get_suptitle()
 
 
@@ -144,15 +145,12 @@ def load_for_feature_maps(project):
 
 def test_out_of_range_feature_map_index_names_the_key(project):
     with pytest.raises(ConfigError, match=r"plots.feature_map_images: \[999\] out of range"):
-        stages.plots.feature_map_figures(*load_for_feature_maps(project), {**SETTINGS, "feature_map_images": [999]})
+        feature_map_figures(*load_for_feature_maps(project), {**SETTINGS, "feature_map_images": [999]})
 
 
-def test_plots_stage_tells_which_command_makes_a_missing_input(project, monkeypatch, capsys):
-    monkeypatch.chdir(project)
-    monkeypatch.setattr(stages.plots, "load_params", lambda: {"variants": {"untrained": {}}, "plots": SETTINGS})
-    with pytest.raises(SystemExit):
-        stages.plots.main([])
-    assert "dvc repro train@untrained" in capsys.readouterr().err
+def test_variant_plots_name_the_command_that_makes_a_missing_input(project):
+    with pytest.raises(UserError, match=r"models/untrained/history.json.*dvc repro train@untrained"):
+        write_variant_plots("untrained", SETTINGS, project)
 
 
 def test_comparison_table_chart_and_sort_order(project, monkeypatch):
@@ -173,7 +171,7 @@ def test_comparison_table_chart_and_sort_order(project, monkeypatch):
     assert [cell.strip() for cell in markdown[0].split("|")[1:4]] == ["variant", "params", "test accuracy"]
     assert [line.split("|")[1].strip() for line in markdown[2:]] == ["better", VARIANT]
     assert png_size(project / "plots" / "comparison.png")[0] >= 1000
-    chart = stages.plots.plotting.plot_comparison(comparison_frame(["better", VARIANT], project))
+    chart = plot_comparison(comparison_frame(["better", VARIANT], project))
     assert [[t.get_text() for t in ax.texts] for ax in chart.axes] == [["better", VARIANT]] * 2
 
 

@@ -191,13 +191,13 @@ def test_variant_without_plots_says_how_to_make_them(tmp_path):
     root = build_project(tmp_path)
     shutil.rmtree(root / "plots" / "small")
     write_report(load_params(root / "params.yaml"), root)
-    assert "No plots yet: run \\`dvc repro plots@small\\`." in (root / "report" / "README.md").read_text()
+    assert "No plots yet: run \\`dvc repro evaluate@small\\`." in (root / "report" / "README.md").read_text()
 
 
 def test_unreadable_plot_names_the_file_and_the_stage_to_rerun(tmp_path):
     root = build_project(tmp_path)
     (root / "plots" / "small" / "curves.png").write_bytes(b"not a png")
-    with pytest.raises(DataError, match=r"plots/small/curves\.png: unreadable image .*dvc repro plots@small"):
+    with pytest.raises(DataError, match=r"plots/small/curves\.png: unreadable image .*dvc repro evaluate@small"):
         write_report(load_params(root / "params.yaml"), root)
     assert not (root / "report").exists()
 

@@ -1,12 +1,10 @@
-"""DVC stage plots: PNGs of every variant (or those named) -> plots/<variant>/."""
-import argparse
+"""Every picture of one evaluated variant -> plots/<variant>/ (written by the evaluate stage)."""
 from pathlib import Path
 
 import numpy as np
 
 from cnnlab import inspection, plotting
-from cnnlab.config import load_params, variant_params
-from cnnlab.errors import ConfigError, DataError, exit_on_user_error
+from cnnlab.errors import ConfigError, DataError
 from cnnlab.evaluation import (confusion_frame, eval_dir, evaluate_command, load_json, load_model,
                                load_test_split, metrics_path, model_dir, output_names, train_command)
 from cnnlab.fileio import atomic_path, require
@@ -61,19 +59,3 @@ def feature_map_figures(model, images, labels, classes, settings):
     maps = inspection.feature_maps(model, images[indices])
     return {f"feature_maps/{name.replace('/', '.')}.png": inspection.plot_feature_maps(
         name, values, images[indices], captions, settings["feature_map_channels"]) for name, values in maps.items()}
-
-
-@exit_on_user_error
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("variants", nargs="*", help="variant names (default: every variant in params.yaml)")
-    args = parser.parse_args(argv)
-    params = load_params()
-    for variant in args.variants or list(params["variants"]):
-        variant_params(params, variant)
-        write_variant_plots(variant, params["plots"])
-        print(f"plots/{variant}/ written")
-
-
-if __name__ == "__main__":
-    main()
