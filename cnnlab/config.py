@@ -183,7 +183,8 @@ TRAIN = {
     "jit_compile": Field(boolean, False, "XLA compilation of the training step"),
     "mixed_precision": Field(boolean, False, "float16 compute (for GPUs; slower on CPU)"),
     "threads": Field(optional(number(1, integer=True)), None, "TensorFlow intra-op threads; null = all cores"),
-    "distribute": Field(choice("none", "mirrored"), "none", "tf.distribute: mirrored = all local GPUs"),
+    "distribute": Field(choice("none", "mirrored", "multi_worker"), "none",
+                        "tf.distribute: mirrored = all local GPUs; multi_worker = the TF_CONFIG cluster"),
     "cpu_replicas": Field(optional(number(2, 64, integer=True)), None,
                           "mirrored without GPUs: split the CPU into this many logical devices"),
 }

@@ -1,20 +1,49 @@
 """Scale out on TensorFlow's own engines: tf.distribute strategies chosen by `train.distribute`.
 
-MultiWorkerMirroredStrategy is not offered: Keras 3's `fit` fails under it (keras-team/keras
-#20585; reproduced with TensorFlow 2.21 / Keras 3.15 in `_maybe_symbolic_build` and
-`reduce_per_replica`).
+- `none`: the default strategy (one device).
+- `mirrored`: MirroredStrategy over all local GPUs, or the CPU split into `train.cpu_replicas`
+  logical devices.
+- `multi_worker`: MultiWorkerMirroredStrategy over the cluster that the `TF_CONFIG`
+  environment variable describes (every worker runs the same command with its own task).
+  Keras 3's `fit` fails under it (keras-team/keras#20585; reproduced with TensorFlow 2.21 /
+  Keras 3.15 in `_maybe_symbolic_build` and `reduce_per_replica`), so cnnlab.multi_worker
+  trains with its own `strategy.run` loop.
 
-`batch_size` is per replica: the global batch is batch_size x replicas, and the learning
-rate is multiplied by the number of replicas (the linear scaling rule of Goyal et al., 2017).
+`batch_size` is per replica: the global batch is batch_size x replicas (all replicas of all
+workers), and the learning rate is multiplied by the number of replicas (the linear scaling
+rule of Goyal et al., 2017).
 """
+import os
+
 import tensorflow as tf
+
+from cnnlab.errors import ConfigError
 
 
 def make_strategy(train_params):
     """Create the strategy before any other TensorFlow work (logical devices must come first)."""
     if train_params["distribute"] == "none":
         return tf.distribute.get_strategy()
+    if train_params["distribute"] == "multi_worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ConfigError("train.distribute: multi_worker needs the cluster and this worker's task in the "
+                              "TF_CONFIG environment variable; set TF_CONFIG on every worker")
+        return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.MirroredStrategy(_mirrored_devices(train_params["cpu_replicas"]))
+
+
+def is_multi_worker(strategy):
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def is_chief(strategy):
+    """The worker that writes outputs and checkpoints: the `chief` task, else worker 0."""
+    if not is_multi_worker(strategy):
+        return True
+    resolver = strategy.cluster_resolver
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().jobs
 
 
 def _mirrored_devices(cpu_replicas):

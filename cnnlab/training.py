@@ -1,6 +1,7 @@
 """Train one experiment variant: seeded, logged every epoch with dvclive, resumable."""
 import csv
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from cnnlab import distribute, models
+from cnnlab import distribute, models, multi_worker
 from cnnlab.errors import ConfigError
 from cnnlab.fileio import atomic_path, read_json, require, write_json, write_text
 
@@ -169,7 +170,8 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
     """Train one variant and write models/<name>/ and dvclive/<name>/ as docs/design.md describes.
 
     Progress is checkpointed each epoch in `backup_dir` (outside DVC outputs): a run that is
-    killed resumes there from its last completed epoch.
+    killed resumes there from its last completed epoch. In a multi-worker run only the chief
+    writes outputs and checkpoints (and on resume shares its checkpoint with the others).
     """
     data_dir, backup_dir = Path(data_dir), Path(backup_dir)
     card = read_json(require(data_dir / "card.json", PREPARE))
@@ -193,24 +195,50 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
     num_outputs = len(training_model.outputs)
     depth = int(training_model.outputs[0].shape[-1])
 
-    first_epoch = resumed_epoch(backup_dir)
+    chief = distribute.is_chief(strategy)
+    if not chief:
+        # the other workers of a multi-worker run log and checkpoint to scratch, deleted at the end
+        backup_dir = Path(tempfile.mkdtemp(prefix=f"cnnlab-{name}-"))
+    first_epoch = starting_epoch(strategy, backup_dir)
     if first_epoch:
         print(f"resuming {name} from its checkpoint after epoch {first_epoch} ({backup_dir})")
     train_batches = epoch_batches(x_train, y_train, batch_size, train_params["seed"], first_epoch, epochs, depth,
                                   num_outputs, batch_augmentation(variant["augmentation"], card))
     val_batches = eval_batches(x_val, y_val, batch_size, depth, num_outputs) if len(x_val) else None
-    training_model.fit(
-        distribute.shard_by_data(train_batches), epochs=epochs, steps_per_epoch=steps_per_epoch,
-        validation_data=None if val_batches is None else distribute.shard_by_data(val_batches),
-        callbacks=make_callbacks(variant, backup_dir, first_epoch > 0, main_head_prefix(training_model)),
+    callbacks = make_callbacks(variant, backup_dir, first_epoch > 0, main_head_prefix(training_model))
+    fit(strategy, training_model, variant, train_params, distribute.shard_by_data(train_batches),
+        None if val_batches is None else distribute.shard_by_data(val_batches), callbacks,
+        first_epoch=first_epoch, epochs=epochs, steps_per_epoch=steps_per_epoch, global_batch_size=batch_size)
+    if chief:
+        history = main_head_history(read_history(backup_dir / "history.csv"), main_head_prefix(training_model))
+        save_model_outputs(out_dir, inference_model, card, history,
+                           training_summary(variant, history, x_train, x_val, epochs, replicas))
+        with atomic_path(live_dir) as tmp:
+            shutil.copytree(backup_dir / "dvclive", tmp)
+    shutil.rmtree(backup_dir, ignore_errors=True)
+
+
+def starting_epoch(strategy, backup_dir):
+    """Epochs already completed by an interrupted run; the chief's count on every worker."""
+    epoch = resumed_epoch(backup_dir)
+    return multi_worker.chief_value(strategy, epoch) if distribute.is_multi_worker(strategy) else epoch
+
+
+def fit(strategy, model, variant, train_params, train_batches, val_batches, callbacks, *, first_epoch, epochs,
+        steps_per_epoch, global_batch_size):
+    if distribute.is_multi_worker(strategy):
+        multi_worker.fit(strategy, model, train_batches, val_batches, first_epoch=first_epoch, epochs=epochs,
+                         steps_per_epoch=steps_per_epoch, global_batch_size=global_batch_size,
+                         loss_weights=models.loss_weights(variant, len(model.outputs)) or [1.0],
+                         label_smoothing=variant["label_smoothing"], jit_compile=train_params["jit_compile"],
+                         callbacks=callbacks)
+        return
+    model.fit(
+        train_batches, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=val_batches,
+        callbacks=callbacks,
         shuffle=False,  # epoch_batches already shuffles, reproducibly per epoch
         verbose=2,
     )
-    history = main_head_history(read_history(backup_dir / "history.csv"), main_head_prefix(training_model))
-    save_model_outputs(out_dir, inference_model, card, history, training_summary(variant, history, x_train, x_val, epochs, replicas))
-    with atomic_path(live_dir) as tmp:
-        shutil.copytree(backup_dir / "dvclive", tmp)
-    shutil.rmtree(backup_dir, ignore_errors=True)
 
 
 def compile_model(model, variant, total_steps, jit_compile, replicas=1):
