@@ -57,15 +57,15 @@ def dense(inputs, units):
     return inputs * units + units
 
 
-def vgg16_conv_params(channels):
-    widths = [channels, 64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]
+def vgg16_conv_params(channels, width=1.0):
+    widths = [channels] + [int(f * width) for f in (64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)]
     return sum(conv(3, cin, cout) for cin, cout in pairwise(widths))
 
 
-def vgg16_params(channels, final_map, hidden, classes):
-    flat = final_map * final_map * 512
+def vgg16_params(channels, final_map, hidden, classes, width=1.0):
+    flat = final_map * final_map * int(512 * width)
     head = dense(flat, hidden) + dense(hidden, hidden) + dense(hidden, classes)
-    return vgg16_conv_params(channels) + head
+    return vgg16_conv_params(channels, width) + head
 
 
 def alexnet_params(channels, first_kernel, final_map, classes):
@@ -107,6 +107,7 @@ CASES = [
     ("alexnet", {}, (150, 150, 3), 5, alexnet_params(3, 11, 3, 5), ["conv1", "conv5_bn", "fc6"]),
     ("vgg16", {}, (32, 32, 3), 10, vgg16_params(3, 1, 512, 10), ["block1_conv1", "block5_pool"]),
     ("vgg16", {}, (150, 150, 3), 5, vgg16_params(3, 4, 4096, 5), ["block5_conv3", "fc2"]),
+    ("vgg16", {"width": 0.5}, (32, 32, 3), 10, vgg16_params(3, 1, 512, 10, width=0.5), ["block5_conv3", "fc2"]),
     (
         "vgg16",
         {"implementation": "keras"},
@@ -332,6 +333,7 @@ def test_invalid_option_value_names_the_option_key(family, option, value, where,
     [
         ("vgg16", {"implementation": "keras", "batchnorm": True}, "batchnorm", "has no BatchNorm"),
         ("vgg16", {"weights": "imagenet"}, "weights", "need implementation: keras"),
+        ("vgg16", {"implementation": "keras", "width": 0.5}, "width", "has the paper's widths"),
         (
             "vgg16",
             {"implementation": "keras", "fine_tune_at": 4},

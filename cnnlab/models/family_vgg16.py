@@ -17,7 +17,7 @@ from keras import layers
 
 from cnnlab.config import Field, auto_or_positive_int, boolean, choice, number, optional
 from cnnlab.errors import ConfigError
-from cnnlab.models.family_common import channels, image_size, require_min_size
+from cnnlab.models.family_common import channels, image_size, require_min_size, scaled
 
 OPTIONS = {
     "implementation": Field(
@@ -25,6 +25,11 @@ OPTIONS = {
     ),
     "batchnorm": Field(
         boolean, False, "hand only: conv -> BatchNorm -> ReLU instead of conv+ReLU"
+    ),
+    "width": Field(
+        number(0, low_open=True),
+        1.0,
+        "hand only: multiplier on the conv filters 64-128-256-512-512 (0.5: a quarter of the FLOPs)",
     ),
     "dense_units": Field(
         auto_or_positive_int,
@@ -55,6 +60,10 @@ def check(options, key):
         raise ConfigError(
             f"{key}.batchnorm: keras's VGG16 has no BatchNorm; use implementation: hand"
         )
+    if options["implementation"] == "keras" and options["width"] != 1:
+        raise ConfigError(
+            f"{key}.width: keras's VGG16 has the paper's widths; use implementation: hand"
+        )
     if options["weights"] == "imagenet" and options["implementation"] != "keras":
         raise ConfigError(f"{key}.weights: imagenet weights need implementation: keras")
     if options["fine_tune_at"] is not None and options["weights"] is None:
@@ -82,7 +91,7 @@ def _hand_built(options, inputs, num_classes):
     x = inputs
     for block, (filters, convs) in enumerate(BLOCKS, start=1):
         for conv in range(1, convs + 1):
-            x = _conv(x, filters, f"block{block}_conv{conv}", options["batchnorm"])
+            x = _conv(x, scaled(filters, options["width"]), f"block{block}_conv{conv}", options["batchnorm"])
         x = layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool")(x)
     x = layers.Flatten(name="flatten")(x)
     units = options["dense_units"]
