@@ -18,6 +18,7 @@ PAIR_EXAMPLES = 3
 PANEL_INCHES = 2.2
 SUPTITLE_INCHES = 0.4
 ROW_GAP = 0.25  # space between feature-map rows, in row heights
+ROW_INCHES = 0.85  # height of a feature-map row: 85 px per tile at 100 dpi
 
 
 def image_grid(count, columns, panel_inches=PANEL_INCHES, title_lines=2):
@@ -179,7 +180,8 @@ def plot_feature_maps(name, maps, images, captions, channels=16):
     step = (width + strip_gap(width)) / height  # one channel tile plus its gap, in row heights
     strip_right = strip_left + (shown * (width + strip_gap(width)) - strip_gap(width)) / height
 
-    figure = Figure(figsize=(0.5 + strip_right * 1.1, count * (1 + ROW_GAP) * 1.1 + 1.0), layout="constrained")
+    figure = Figure(figsize=(0.5 + strip_right * ROW_INCHES, count * (1 + ROW_GAP) * ROW_INCHES + 1.0),
+                    layout="constrained")
     ax = figure.subplots()
     for row in range(count):
         top = row * (1 + ROW_GAP)

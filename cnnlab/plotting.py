@@ -3,6 +3,9 @@
 Every `plot_*` function returns a matplotlib Figure (built without pyplot, so no global
 state and no display needed); `save_figure` writes it atomically as a PNG.
 """
+import os
+import pickle
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,68 @@ from cnnlab.fileio import atomic_path, write_text
 DPI = 100
 WRONG_COLOR = "tab:red"
 ANNOTATE_MAX_COLUMNS = 30
+
+
+def save_figures(figures, directory, processes=2):
+    """Save {relative path: Figure} as PNGs under `directory`.
+
+    Drawing and PNG encoding are single-threaded, and a deep network has dozens of feature-map
+    figures; so on Linux `processes - 1` forked children save their share alongside this
+    process. The children only draw with matplotlib, never TensorFlow, which makes forking
+    this multi-threaded process safe; elsewhere (macOS frameworks are not fork-safe) the
+    figures are saved in turn. A child's exception is raised here.
+    """
+    items = sorted(figures.items())
+    if sys.platform != "linux" or processes < 2 or len(items) < 2 * processes:
+        _save_share(items, directory)
+        return
+    children = [_fork_saver(items[worker::processes], directory) for worker in range(1, processes)]
+    try:
+        _save_share(items[::processes], directory)
+    finally:
+        errors = [error for error in map(_wait_for_saver, children) if error]
+    if errors:
+        raise errors[0]
+
+
+def _save_share(items, directory):
+    for name, figure in items:
+        save_figure(figure, Path(directory) / name)
+
+
+def _fork_saver(items, directory):
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(writer)
+        return pid, reader
+    os.close(reader)
+    status = 0
+    try:
+        _save_share(items, directory)
+    except BaseException as error:  # reported to the parent, which raises it
+        with os.fdopen(writer, "wb") as pipe:
+            pipe.write(_pickled(error))
+        status = 1
+    os._exit(status)
+
+
+def _pickled(error):
+    try:
+        return pickle.dumps(error)
+    except Exception:
+        return pickle.dumps(RuntimeError(f"{type(error).__name__}: {error}"))
+
+
+def _wait_for_saver(child):
+    """The exception a saver child reported, or None when it succeeded."""
+    pid, reader = child
+    with os.fdopen(reader, "rb") as pipe:
+        report = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if report:
+        return pickle.loads(report)
+    return RuntimeError(f"a figure-saving process died (wait status {status})") if status else None
 
 
 def save_figure(figure, path):

@@ -43,8 +43,7 @@ def write_variant_plots(variant, settings, root="."):
     }
     figures.update(feature_map_figures(model, images, labels, classes, settings))
     with atomic_path(Path(root) / "plots" / variant) as tmp:
-        for name, figure in figures.items():
-            plotting.save_figure(figure, tmp / name)
+        plotting.save_figures(figures, tmp)
     return figures
 
 

@@ -1,3 +1,4 @@
+import errno
 import json
 
 import keras
@@ -9,8 +10,9 @@ from PIL import Image
 import stages.compare
 from cnnlab.errors import ConfigError, UserError
 from cnnlab.evaluation import load_model, load_test_split
+from cnnlab.fileio import DiskFullError
 from cnnlab.plotting import (comparison_frame, plot_comparison, plot_confusion, plot_curves, plot_per_class,
-                             save_figure)
+                             save_figure, save_figures)
 from cnnlab.variant_plots import feature_map_figures, write_variant_plots
 from tests.model_fixtures import CLASSES, VARIANT, trained_project, write_variant
 
@@ -46,6 +48,29 @@ def test_curves_plot_train_and_validation_with_best_epoch(tmp_path):
 def test_curves_without_validation_show_training_only():
     figure = plot_curves({"loss": [1.0, 0.5], "accuracy": [0.4, 0.6]}, best_epoch=None)
     assert [line.get_label() for line in figure.axes[0].lines] == ["train"]
+
+
+def test_save_figures_shares_the_figures_among_processes(tmp_path):
+    figures = {f"maps/{i}.png": plot_curves(HISTORY, best_epoch=i % 4 + 1) for i in range(6)}
+
+    save_figures(figures, tmp_path, processes=2)
+
+    assert sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")) == ["maps", *sorted(figures)]
+    for name in figures:
+        with Image.open(tmp_path / name) as png:
+            assert png.format == "PNG" and png.width >= 1000
+
+
+def test_save_figures_raises_what_failed_in_a_child_process(tmp_path):
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    figures = {f"{i}.png": plot_curves(HISTORY) for i in range(6)}
+    figures["3.png"].savefig = disk_full  # 1, 3 and 5 are the child's share
+
+    with pytest.raises(DiskFullError, match=r"3\.png: disk full while writing it"):
+        save_figures(figures, tmp_path, processes=2)
+    assert (tmp_path / "0.png").exists() and not (tmp_path / "3.png").exists()
 
 
 CONFUSION = pd.DataFrame([[8, 2, 0], [1, 9, 0], [0, 5, 5]], index=CLASSES[:3], columns=CLASSES[:3])
