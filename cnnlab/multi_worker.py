@@ -41,6 +41,9 @@ def fit(strategy, model, train_batches, val_batches, *, first_epoch, epochs, ste
         if val_batches is not None:
             logs.update({f"val_{name}": value for name, value in _means(_add_up(map(val_step, val_batches))).items()})
         callback_list.on_epoch_end(epoch, logs)
+        # the chief's early-stopping decision binds every worker: only the chief's resumed
+        # EarlyStopping has the logged epochs to replay
+        model.stop_training = bool(chief_value(strategy, int(model.stop_training)))
         if model.stop_training:
             break
     callback_list.on_train_end(logs)

@@ -205,7 +205,7 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
     train_batches = epoch_batches(x_train, y_train, batch_size, train_params["seed"], first_epoch, epochs, depth,
                                   num_outputs, batch_augmentation(variant["augmentation"], card))
     val_batches = eval_batches(x_val, y_val, batch_size, depth, num_outputs) if len(x_val) else None
-    callbacks = make_callbacks(variant, backup_dir, first_epoch > 0, main_head_prefix(training_model))
+    callbacks = make_callbacks(variant, backup_dir, first_epoch, main_head_prefix(training_model))
     fit(strategy, training_model, variant, train_params, distribute.shard_by_data(train_batches),
         None if val_batches is None else distribute.shard_by_data(val_batches), callbacks,
         first_epoch=first_epoch, epochs=epochs, steps_per_epoch=steps_per_epoch, global_batch_size=batch_size)
@@ -284,26 +284,57 @@ def main_head_history(history, prefix):
     return history
 
 
-def make_callbacks(variant, backup_dir, resuming, metric_prefix=""):
+def make_callbacks(variant, backup_dir, first_epoch, metric_prefix=""):
+    """The callbacks of a run that starts at `first_epoch` (> 0 when resuming a killed run)."""
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
 
     backup_dir.mkdir(parents=True, exist_ok=True)
+    resuming = first_epoch > 0
     live = Live(dir=str(backup_dir / "dvclive"), save_dvc_exp=False, dvcyaml=False, resume=resuming)
-    callbacks = [
-        EpochTimer(),
-        EpochSeededRandomness(),
+    callbacks = [EpochTimer(), EpochSeededRandomness()]
+    stopping = variant["early_stopping"]
+    if stopping:
+        monitored = stopping["monitor"].replace("val_", f"val_{metric_prefix}", 1)
+        # before BackupAndRestore, so an epoch is checkpointed only after its best weights are saved
+        callbacks.append(ResumableEarlyStopping(
+            backup_dir, first_epoch, monitor=monitored, patience=stopping["patience"],
+            min_delta=stopping["min_delta"], restore_best_weights=stopping["restore_best"],
+            mode="min" if stopping["monitor"] == "val_loss" else "max"))
+    return callbacks + [
         keras.callbacks.BackupAndRestore(str(backup_dir / "state")),
         keras.callbacks.CSVLogger(str(backup_dir / "history.csv"), append=resuming),
         DVCLiveCallback(live=live),
     ]
-    stopping = variant["early_stopping"]
-    if stopping:
-        monitored = stopping["monitor"].replace("val_", f"val_{metric_prefix}", 1)
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=monitored, patience=stopping["patience"], min_delta=stopping["min_delta"],
-            restore_best_weights=stopping["restore_best"], mode="min" if stopping["monitor"] == "val_loss" else "max"))
-    return callbacks
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping whose state survives a kill, so a resumed run stops where an
+    uninterrupted one would: the best weights are saved in the checkpoint folder, and a run
+    resumed at `first_epoch` replays the logged epochs before it to recover the patience count."""
+
+    def __init__(self, backup_dir, first_epoch, **kwargs):
+        super().__init__(**kwargs)
+        self.history_csv = Path(backup_dir) / "history.csv"
+        self.best_weights_file = Path(backup_dir) / "best_weights.npz"
+        self.first_epoch = first_epoch
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if not self.first_epoch:
+            return
+        logged = read_history(self.history_csv).get(self.monitor, [])[:self.first_epoch]
+        for epoch, value in enumerate(logged):
+            super().on_epoch_end(epoch, {self.monitor: value})
+        if self.restore_best_weights and self.best_weights_file.exists():
+            with np.load(self.best_weights_file) as saved:
+                self.best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.restore_best_weights and self.best_epoch == epoch and self.best_weights is not None:
+            with atomic_path(self.best_weights_file) as tmp, open(tmp, "wb") as handle:
+                np.savez(handle, *self.best_weights)
 
 
 def training_summary(variant, history, x_train, x_val, epochs, replicas):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 
 from tests.helpers import REPO, run_stage, small_variant, write_params, write_prepared
@@ -77,22 +78,7 @@ def test_killed_training_resumes_and_matches_uninterrupted_run(tmp_path):
     reference, interrupted = project(tmp_path, "reference", **settings), project(tmp_path, "killed", **settings)
     run_stage(reference, "stages.train", "small")
 
-    process = subprocess.Popen([sys.executable, "-m", "stages.train", "small"], cwd=interrupted,
-                               env={"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and process.poll() is None:
-        csv_files = list((interrupted / "data/checkpoints/small").glob("*/history.csv"))
-        if csv_files and len(csv_files[0].read_text().splitlines()) >= 3:  # header + 2 epochs
-            process.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.02)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
-    assert not (interrupted / "models/small").exists()
-
-    resumed = run_stage(interrupted, "stages.train", "small")
-    resumed_after = int(re.search(r"resuming small from its checkpoint after epoch (\d)", resumed.stdout).group(1))
+    resumed_after = kill_after_epochs_and_rerun(interrupted, epochs=2)
     assert 2 <= resumed_after < 5
     expected, actual = read(reference, "models/small/history.json"), read(interrupted, "models/small/history.json")
     assert len(actual["loss"]) == 5
@@ -101,6 +87,50 @@ def test_killed_training_resumes_and_matches_uninterrupted_run(tmp_path):
     assert read(interrupted, "models/small/training.json")["epochs_run"] == 5
     with open(interrupted / "dvclive/small/plots/metrics/eval/accuracy.tsv", newline="") as handle:
         assert [row["step"] for row in csv.DictReader(handle, delimiter="\t")] == ["0", "1", "2", "3", "4"]
+
+
+def kill_after_epochs_and_rerun(directory, epochs):
+    """Train in a subprocess, kill -9 it once `epochs` epochs are logged, rerun the stage;
+    returns the epoch the rerun resumed after."""
+    process = subprocess.Popen([sys.executable, "-m", "stages.train", "small"], cwd=directory,
+                               env={"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        csv_files = list((directory / "data/checkpoints/small").glob("*/history.csv"))
+        if csv_files and len(csv_files[0].read_text().splitlines()) >= 1 + epochs:  # header + epochs
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    assert not (directory / "models/small").exists()
+    resumed = run_stage(directory, "stages.train", "small")
+    return int(re.search(r"resuming small from its checkpoint after epoch (\d)", resumed.stdout).group(1))
+
+
+def test_killed_run_with_early_stopping_stops_and_restores_like_an_uninterrupted_run(tmp_path):
+    """The early-stopping count and best weights survive the kill: with min_delta 10 no epoch
+    improves on the first, so patience 2 stops after epoch 3 and restores epoch 1's weights.
+    A resumed run that forgot them would count again from its first epoch and stop later."""
+    settings = dict(epochs=8, batch_size=4,
+                    early_stopping={"monitor": "val_accuracy", "patience": 2, "min_delta": 10})
+    reference, interrupted = project(tmp_path, "reference", **settings), project(tmp_path, "killed", **settings)
+    run_stage(reference, "stages.train", "small")
+
+    assert kill_after_epochs_and_rerun(interrupted, epochs=2) == 2
+
+    assert read(reference, "models/small/training.json")["epochs_run"] == 3
+    assert read(interrupted, "models/small/training.json") == {
+        **read(reference, "models/small/training.json"),
+        **{key: read(interrupted, "models/small/training.json")[key]
+           for key in ("train_seconds", "images_per_second")}}
+    expected, actual = read(reference, "models/small/history.json"), read(interrupted, "models/small/history.json")
+    for key in ("loss", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(actual[key], expected[key], rtol=1e-4, atol=1e-4, err_msg=key)
+    for ours, theirs in zip(*(keras.saving.load_model(d / "models/small/model.keras").get_weights()
+                              for d in (interrupted, reference))):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
 
 
 def test_mirrored_over_two_logical_cpus(tmp_path):
