@@ -58,10 +58,9 @@ def prepared_cifar10(data_params, cache_root=REPO / "data" / "bench"):
 
 
 def load_split(data_dir, split):
-    import numpy as np
+    from cnnlab.data.prepared import read_split
 
-    with np.load(Path(data_dir) / f"{split}.npz") as arrays:
-        return arrays["x"], arrays["y"]
+    return read_split(data_dir, split)
 
 
 def train_with_extra_callbacks(name, variant, train_params, data_dir, work_dir, extra):

@@ -13,10 +13,10 @@ import pandas as pd
 from sklearn.metrics import (accuracy_score, confusion_matrix, precision_recall_fscore_support,
                              top_k_accuracy_score)
 
+from cnnlab.data.prepared import PREPARE, read_split
 from cnnlab.errors import DataError
 from cnnlab.fileio import atomic_path, read_json, require, write_json, write_text
 
-PREPARE = "dvc repro prepare"
 PREDICT_BATCH_SIZE = 256
 TOP_K = 5
 
@@ -51,15 +51,10 @@ def load_json(path, command):
 def load_test_split(root):
     """(x, y, card): the raw uint8 test images, their int labels and the dataset card."""
     prepared = Path(root) / "data" / "prepared"
-    path = require(prepared / "test.npz", PREPARE)
-    try:
-        with np.load(path) as arrays:
-            x, y = arrays["x"], arrays["y"]
-    except (KeyError, ValueError, OSError) as error:
-        raise DataError(f"{path}: unreadable, needs arrays x and y ({error}); rerun `{PREPARE}`") from None
+    x, y = read_split(prepared, "test")
     if len(x) == 0:
-        raise DataError(f"{path}: has no images; check data.max_test / the dataset source")
-    return x, y.astype(np.int64), load_json(prepared / "card.json", PREPARE)
+        raise DataError(f"{prepared / 'test.npz'}: has no images; check data.max_test / the dataset source")
+    return x, y, load_json(prepared / "card.json", PREPARE)
 
 
 def load_model(path, command):

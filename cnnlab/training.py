@@ -10,10 +10,9 @@ import tensorflow as tf
 import keras
 
 from cnnlab import distribute, models, multi_worker
+from cnnlab.data.prepared import PREPARE, read_split
 from cnnlab.errors import ConfigError
 from cnnlab.fileio import atomic_path, read_json, require, write_json, write_text
-
-PREPARE = "dvc repro prepare"
 
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
@@ -161,11 +160,6 @@ class EpochSeededRandomness(keras.callbacks.Callback):
                 generator.state.assign(np.array([seed, epoch << 20], dtype=generator.state.dtype))
 
 
-def load_split(data_dir, split):
-    with np.load(require(Path(data_dir) / f"{split}.npz", PREPARE)) as arrays:
-        return arrays["x"], arrays["y"]
-
-
 def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, backup_dir):
     """Train one variant and write models/<name>/ and dvclive/<name>/ as docs/design.md describes.
 
@@ -175,8 +169,8 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
     """
     data_dir, backup_dir = Path(data_dir), Path(backup_dir)
     card = read_json(require(data_dir / "card.json", PREPARE))
-    x_train, y_train = load_split(data_dir, "train")
-    x_val, y_val = load_split(data_dir, "val")
+    x_train, y_train = read_split(data_dir, "train")
+    x_val, y_val = read_split(data_dir, "val")
     epochs = min(variant["epochs"], train_params["max_epochs"] or variant["epochs"])
     if variant["early_stopping"] and len(x_val) == 0:
         raise ConfigError(f"variants.{name}.early_stopping: needs a validation split; set data.val_fraction > 0")

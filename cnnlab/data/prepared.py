@@ -1,0 +1,19 @@
+"""Reading data/prepared/ (written by preparation.write_prepared): the loader every stage shares."""
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab.errors import DataError
+from cnnlab.fileio import require
+
+PREPARE = "dvc repro prepare"
+
+
+def read_split(prepared_dir, split):
+    """(x, y) of `split` (train, val or test): raw uint8 images and int64 labels."""
+    path = require(Path(prepared_dir) / f"{split}.npz", PREPARE)
+    try:
+        with np.load(path) as arrays:
+            return arrays["x"], arrays["y"].astype(np.int64)
+    except (KeyError, ValueError, OSError) as error:
+        raise DataError(f"{path}: unreadable, needs arrays x and y ({error}); rerun `{PREPARE}`") from None
