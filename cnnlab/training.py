@@ -315,8 +315,8 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        if not self.first_epoch:
-            return
+        if not self.first_epoch or not self.history_csv.exists():
+            return  # a fresh run, or a non-chief worker (its chief keeps the log and decides when to stop)
         logged = read_history(self.history_csv).get(self.monitor, [])[:self.first_epoch]
         for epoch, value in enumerate(logged):
             super().on_epoch_end(epoch, {self.monitor: value})

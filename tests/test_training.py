@@ -10,6 +10,7 @@ import time
 import keras
 import numpy as np
 
+from cnnlab.training import ResumableEarlyStopping
 from tests.helpers import REPO, run_stage, small_variant, write_params, write_prepared
 
 
@@ -131,6 +132,35 @@ def test_killed_run_with_early_stopping_stops_and_restores_like_an_uninterrupted
     for ours, theirs in zip(*(keras.saving.load_model(d / "models/small/model.keras").get_weights()
                               for d in (interrupted, reference))):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_resumed_early_stopping_without_a_log_starts_afresh(tmp_path):
+    """A multi-worker run's other workers resume with the chief's epoch but no log of their own."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    stopping = ResumableEarlyStopping(tmp_path, first_epoch=3, monitor="val_loss", patience=2,
+                                      restore_best_weights=True)
+    stopping.set_model(model)
+
+    stopping.on_train_begin()
+
+    assert (stopping.wait, stopping.best, stopping.best_weights) == (0, None, None)
+
+
+def test_resumed_early_stopping_replays_the_logged_epochs(tmp_path):
+    (tmp_path / "history.csv").write_text("epoch,loss,val_loss\n0,1.0,0.9\n1,0.8,0.7\n2,0.7,0.75\n3,0.6,0.8\n")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    best = [np.full((2, 1), 7.0, np.float32), np.full((1,), 7.0, np.float32)]
+    with open(tmp_path / "best_weights.npz", "wb") as handle:
+        np.savez(handle, *best)
+    stopping = ResumableEarlyStopping(tmp_path, first_epoch=3, monitor="val_loss", patience=3,
+                                      restore_best_weights=True, mode="min")
+    stopping.set_model(model)
+
+    stopping.on_train_begin()
+
+    assert (stopping.wait, stopping.best, stopping.best_epoch) == (1, 0.7, 1)  # epoch 3 is not replayed
+    for restored, saved in zip(stopping.best_weights, best):
+        np.testing.assert_array_equal(restored, saved)
 
 
 def test_mirrored_over_two_logical_cpus(tmp_path):
