@@ -172,11 +172,18 @@ def confusion_frame(labels, probabilities, names, num_classes):
                         columns=[names[i] for i in columns])
 
 
-def evaluate_variant(variant, root=".", tta=False, batch_size=PREDICT_BATCH_SIZE):
-    """Evaluate models/<variant>/ on the test split; write metrics/<variant>.json and eval/<variant>/."""
+def load_variant_model(root, variant):
+    """The inference model in models/<variant>/model.keras."""
+    return load_model(model_dir(root, variant) / "model.keras", train_command(variant))
+
+
+def evaluate_variant(variant, root=".", tta=False, batch_size=PREDICT_BATCH_SIZE, model=None):
+    """Evaluate models/<variant>/ on the test split; write metrics/<variant>.json and eval/<variant>/.
+
+    `model`: the variant's model if the caller has loaded it already (load_variant_model)."""
     images, labels, card = load_test_split(root)
     directory = model_dir(root, variant)
-    model = load_model(directory / "model.keras", train_command(variant))
+    model = model or load_variant_model(root, variant)
     check_input_shape(model, images, Path(root) / "data" / "prepared" / "test.npz")
     probabilities = predict_probabilities(model, images, batch_size, tta)
     names = output_names(card["classes"], probabilities.shape[1])

@@ -8,8 +8,8 @@ keras.callbacks.CallbackList, and epoch logs named as fit names them (`loss`, `a
 Each global batch is split between the replicas of all workers (distribute.shard_by_data);
 every replica's loss is divided by the global batch size, and the Keras optimizer sums the
 gradients over all replicas before its update, so a step equals a single-device step on the
-global batch. Metrics are summed over all replicas, so every worker sees the same logs and
-takes the same early-stopping decision.
+global batch. Metrics are summed over all replicas, so every worker sees the same logs; the
+chief's early-stopping decision binds them all.
 """
 import keras
 import tensorflow as tf
@@ -26,9 +26,8 @@ def fit(strategy, model, train_batches, val_batches, *, first_epoch, epochs, ste
     val_step = _val_step(strategy, batch_sums)
     callback_list = keras.callbacks.CallbackList(callbacks, add_progbar=True, model=model, verbose=2, epochs=epochs,
                                                  steps=steps_per_epoch)
-    with strategy.scope():
-        # before a checkpoint is restored, and on every worker alike: _copy_chief_state pairs variables by position
-        model.optimizer.build(model.trainable_variables)
+    # training.compile_model has built the optimizer on every worker alike, before any
+    # checkpoint is restored: _copy_chief_state pairs variables by position
     model.stop_training = False
     callback_list.on_train_begin()
     _copy_chief_state(strategy, model.variables + model.optimizer.variables)

@@ -5,13 +5,15 @@ import numpy as np
 
 from cnnlab import inspection, plotting
 from cnnlab.errors import ConfigError, DataError
-from cnnlab.evaluation import (confusion_frame, eval_dir, evaluate_command, load_json, load_model,
-                               load_test_split, metrics_path, model_dir, output_names, train_command)
+from cnnlab.evaluation import (confusion_frame, eval_dir, evaluate_command, load_json, load_test_split,
+                               load_variant_model, metrics_path, model_dir, output_names, train_command)
 from cnnlab.fileio import atomic_path, require
 
 
-def write_variant_plots(variant, settings, root="."):
-    """Write every PNG of one variant into plots/<variant>/ (replaced as a whole)."""
+def write_variant_plots(variant, settings, root=".", model=None):
+    """Write every PNG of one variant into plots/<variant>/ (replaced as a whole).
+
+    `model`: the variant's model if the caller has loaded it already (load_variant_model)."""
     images, labels, card = load_test_split(root)
     classes = card["classes"]
     trained = model_dir(root, variant)
@@ -23,7 +25,7 @@ def write_variant_plots(variant, settings, root="."):
     if len(probabilities) != len(labels):
         raise DataError(f"{evaluated / 'probabilities.npy'}: {len(probabilities)} rows but the test split has "
                         f"{len(labels)} images; rerun `{evaluate_command(variant)}`")
-    model = load_model(trained / "model.keras", train_command(variant))
+    model = model or load_variant_model(root, variant)
     names = output_names(classes, probabilities.shape[1])
     confusion = confusion_frame(labels, probabilities, names, len(classes))
 

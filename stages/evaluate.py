@@ -4,7 +4,7 @@ import argparse
 
 from cnnlab.config import load_params, variant_params
 from cnnlab.errors import exit_on_user_error
-from cnnlab.evaluation import evaluate_variant
+from cnnlab.evaluation import evaluate_variant, load_variant_model
 from cnnlab.variant_plots import write_variant_plots
 
 
@@ -15,9 +15,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     params = load_params()
     variant = variant_params(params, args.variant)
-    metrics = evaluate_variant(args.variant, tta=variant["tta"])
+    model = load_variant_model(".", args.variant)
+    metrics = evaluate_variant(args.variant, tta=variant["tta"], model=model)
     print(f"{args.variant}: test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")
-    write_variant_plots(args.variant, params["plots"])
+    write_variant_plots(args.variant, params["plots"], model=model)
     print(f"plots/{args.variant}/ written")
 
 
