@@ -39,11 +39,13 @@ def main():
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="quick-look-") as scratch:
-        seconds, stages = run_quick_look(args.keep or Path(scratch) / "clone")
-        variants = len(list((args.keep or Path(scratch) / "clone").glob("metrics/*.json")))
+        clone = args.keep or Path(scratch) / "clone"
+        seconds, stages = run_quick_look(clone)
+        variants = len(list(clone.glob("metrics/*.json")))
+    loads = (load_before, os.getloadavg()[0])
     minutes, rest = divmod(round(seconds), 60)
     print(f"quick look (digits, 1 epoch): {variants} variants, {stages} stages in {minutes} min {rest} s "
-          f"(load {min(load_before, os.getloadavg()[0]):.1f}-{max(load_before, os.getloadavg()[0]):.1f})")
+          f"(load {min(loads):.1f}-{max(loads):.1f})")
 
 
 if __name__ == "__main__":
