@@ -5,10 +5,9 @@
 Same model (cnnlab.models.build_model), same compile (cnnlab.training.compile_model), same
 batch size and the same CIFAR-10 training images (a --images subset of the data that
 bench/time_to_accuracy.py prepares) and the same validation images each epoch: one batch of
-the val split, next to nothing (train_variant cannot run without one yet: with an empty val
-split Keras's CSVLogger writes `NA` val_ columns that read_history fails to parse).
+the val split, next to nothing.
   pipeline  train_variant: tf.data batches gathered from the uint8 arrays, per-epoch
-            seeded shuffle (and crop/flip), dvclive, CSV log, checkpoint every epoch
+            seeded shuffle (and crop/flip), CSV log and checkpoint every epoch, dvclive
   bare      model.fit(x_float32, y_onehot, batch_size) on numpy arrays, no callbacks;
             augmentation by the model's Keras preprocessing layers (build_model's default)
 Images/s are over the epochs after the first (graph tracing left out), in one process; the

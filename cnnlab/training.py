@@ -1,5 +1,4 @@
-"""Train one experiment variant: seeded, logged every epoch with dvclive, resumable."""
-import csv
+"""Train one experiment variant: seeded, logged every epoch, resumable after a kill (resume.py)."""
 import shutil
 import tempfile
 import time
@@ -9,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from cnnlab import distribute, models, multi_worker
+from cnnlab import distribute, models, multi_worker, resume
 from cnnlab.data.prepared import PREPARE, read_split
 from cnnlab.errors import ConfigError
 from cnnlab.fileio import atomic_path, read_json, require, write_json, write_text
@@ -146,20 +145,6 @@ class EpochTimer(keras.callbacks.Callback):
         logs["epoch_seconds"] = time.perf_counter() - self._start
 
 
-class EpochSeededRandomness(keras.callbacks.Callback):
-    """Pin each random layer's seed counter (dropout, augmentation) to the epoch.
-
-    Their counters live outside the checkpoint, so a resumed run would otherwise draw
-    different masks; this makes every epoch's randomness a function of (seed, epoch).
-    """
-
-    def on_epoch_begin(self, epoch, logs=None):
-        for layer in self.model._flatten_layers():
-            for generator in getattr(layer, "_seed_generators", []):
-                seed = generator.state.numpy()[0]
-                generator.state.assign(np.array([seed, epoch << 20], dtype=generator.state.dtype))
-
-
 def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, backup_dir):
     """Train one variant and write models/<name>/ and dvclive/<name>/ as docs/design.md describes.
 
@@ -193,7 +178,7 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
     if not chief:
         # the other workers of a multi-worker run log and checkpoint to scratch, deleted at the end
         backup_dir = Path(tempfile.mkdtemp(prefix=f"cnnlab-{name}-"))
-    first_epoch = starting_epoch(strategy, backup_dir)
+    first_epoch, stopped = starting_point(strategy, backup_dir)
     if first_epoch:
         print(f"resuming {name} from its checkpoint after epoch {first_epoch} ({backup_dir})")
     train_batches = epoch_batches(x_train, y_train, batch_size, train_params["seed"], first_epoch, epochs, depth,
@@ -202,20 +187,23 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
     callbacks = make_callbacks(variant, backup_dir, first_epoch, main_head_prefix(training_model))
     fit(strategy, training_model, variant, train_params, distribute.shard_by_data(train_batches),
         None if val_batches is None else distribute.shard_by_data(val_batches), callbacks,
-        first_epoch=first_epoch, epochs=epochs, steps_per_epoch=steps_per_epoch, global_batch_size=batch_size)
+        first_epoch=first_epoch, epochs=first_epoch if stopped else epochs,  # if stopped: only on_train_end is left
+        steps_per_epoch=steps_per_epoch, global_batch_size=batch_size)
     if chief:
-        history = main_head_history(read_history(backup_dir / "history.csv"), main_head_prefix(training_model))
+        history = main_head_history(resume.read_history(backup_dir / "history.csv"), main_head_prefix(training_model))
         save_model_outputs(out_dir, inference_model, card, history,
                            training_summary(variant, history, x_train, x_val, epochs, replicas))
-        with atomic_path(live_dir) as tmp:
-            shutil.copytree(backup_dir / "dvclive", tmp)
+        resume.write_dvclive(backup_dir / "history.csv", live_dir)
     shutil.rmtree(backup_dir, ignore_errors=True)
 
 
-def starting_epoch(strategy, backup_dir):
-    """Epochs already completed by an interrupted run; the chief's count on every worker."""
-    epoch = resumed_epoch(backup_dir)
-    return multi_worker.chief_value(strategy, epoch) if distribute.is_multi_worker(strategy) else epoch
+def starting_point(strategy, backup_dir):
+    """Epochs already completed by an interrupted run, and whether early stopping had ended
+    it; the chief's on every worker."""
+    epoch, stopped = resume.resumed_epoch(backup_dir), int(resume.stopped_early(backup_dir))
+    if distribute.is_multi_worker(strategy):
+        epoch, stopped = (multi_worker.chief_value(strategy, number) for number in (epoch, stopped))
+    return epoch, bool(stopped)
 
 
 def fit(strategy, model, variant, train_params, train_batches, val_batches, callbacks, *, first_epoch, epochs,
@@ -228,7 +216,8 @@ def fit(strategy, model, variant, train_params, train_batches, val_batches, call
                          callbacks=callbacks)
         return
     model.fit(
-        train_batches, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=val_batches,
+        train_batches, initial_epoch=first_epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
+        validation_data=val_batches,
         callbacks=callbacks,
         shuffle=False,  # epoch_batches already shuffles, reproducibly per epoch
         verbose=2,
@@ -252,12 +241,6 @@ def compile_model(model, variant, total_steps, jit_compile, replicas=1):
     model.optimizer.build(model.trainable_variables)
 
 
-def resumed_epoch(backup_dir):
-    """Epochs already completed by an interrupted run (Keras BackupAndRestore's metadata)."""
-    metadata = Path(backup_dir) / "state" / "training_metadata.json"
-    return int(read_json(metadata)["epoch"]) if metadata.exists() else 0
-
-
 def main_head_prefix(model):
     """Keras names a multi-output model's metrics after each output (`predictions_accuracy`)."""
     return f"{model.output_names[0]}_" if len(model.outputs) > 1 else ""
@@ -279,56 +262,22 @@ def main_head_history(history, prefix):
 
 
 def make_callbacks(variant, backup_dir, first_epoch, metric_prefix=""):
-    """The callbacks of a run that starts at `first_epoch` (> 0 when resuming a killed run)."""
-    from dvclive import Live
-    from dvclive.keras import DVCLiveCallback
-
+    """The callbacks of a run that starts at `first_epoch` (> 0 when resuming a killed run),
+    in the order cnnlab/resume.py relies on: the checkpoint last."""
     backup_dir.mkdir(parents=True, exist_ok=True)
-    resuming = first_epoch > 0
-    live = Live(dir=str(backup_dir / "dvclive"), save_dvc_exp=False, dvcyaml=False, resume=resuming)
-    callbacks = [EpochTimer(), EpochSeededRandomness()]
+    resume.keep_history_before(backup_dir / "history.csv", first_epoch)
+    callbacks = [EpochTimer(), resume.EpochSeededRandomness()]
     stopping = variant["early_stopping"]
     if stopping:
         monitored = stopping["monitor"].replace("val_", f"val_{metric_prefix}", 1)
-        # before BackupAndRestore, so an epoch is checkpointed only after its best weights are saved
-        callbacks.append(ResumableEarlyStopping(
+        callbacks.append(resume.ResumableEarlyStopping(
             backup_dir, first_epoch, monitor=monitored, patience=stopping["patience"],
             min_delta=stopping["min_delta"], restore_best_weights=stopping["restore_best"],
             mode="min" if stopping["monitor"] == "val_loss" else "max"))
     return callbacks + [
-        keras.callbacks.BackupAndRestore(str(backup_dir / "state")),
-        keras.callbacks.CSVLogger(str(backup_dir / "history.csv"), append=resuming),
-        DVCLiveCallback(live=live),
+        keras.callbacks.CSVLogger(str(backup_dir / "history.csv"), append=first_epoch > 0),
+        resume.EpochCheckpoint(backup_dir),
     ]
-
-
-class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """EarlyStopping whose state survives a kill, so a resumed run stops where an
-    uninterrupted one would: the best weights are saved in the checkpoint folder, and a run
-    resumed at `first_epoch` replays the logged epochs before it to recover the patience count."""
-
-    def __init__(self, backup_dir, first_epoch, **kwargs):
-        super().__init__(**kwargs)
-        self.history_csv = Path(backup_dir) / "history.csv"
-        self.best_weights_file = Path(backup_dir) / "best_weights.npz"
-        self.first_epoch = first_epoch
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        if not self.first_epoch or not self.history_csv.exists():
-            return  # a fresh run, or a non-chief worker (its chief keeps the log and decides when to stop)
-        logged = read_history(self.history_csv).get(self.monitor, [])[:self.first_epoch]
-        for epoch, value in enumerate(logged):
-            super().on_epoch_end(epoch, {self.monitor: value})
-        if self.restore_best_weights and self.best_weights_file.exists():
-            with np.load(self.best_weights_file) as saved:
-                self.best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-
-    def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
-        if self.restore_best_weights and self.best_epoch == epoch and self.best_weights is not None:
-            with atomic_path(self.best_weights_file) as tmp, open(tmp, "wb") as handle:
-                np.savez(handle, *self.best_weights)
 
 
 def training_summary(variant, history, x_train, x_val, epochs, replicas):
@@ -347,15 +296,6 @@ def training_summary(variant, history, x_train, x_val, epochs, replicas):
         "optimizer": variant["optimizer"]["name"],
         "learning_rate": variant["optimizer"]["learning_rate"],
     }
-
-
-def read_history(history_csv):
-    """Per-epoch metrics from the CSV log (which survives a resume), as lists by name."""
-    with open(history_csv, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    # CSVLogger writes "NA" for metrics it never saw (val_* without a validation split)
-    columns = {key: [row[key] for row in rows] for key in (rows[0] if rows else []) if key != "epoch"}
-    return {key: [float(value) for value in values] for key, values in columns.items() if "NA" not in values}
 
 
 def best_epoch(history, early_stopping):

@@ -58,3 +58,11 @@ def run_stage(directory, *args, check=True, timeout=300):
     if check and result.returncode != 0:
         raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def checkpointed_epochs(directory, variant="small"):
+    """Epochs committed to the checkpoint of `variant`'s run in progress under `directory`."""
+    from cnnlab.resume import resumed_epoch
+
+    return max((resumed_epoch(folder) for folder in (Path(directory) / "data/checkpoints" / variant).glob("*")),
+               default=0)

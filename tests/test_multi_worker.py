@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from tests.helpers import REPO, run_stage, small_variant, write_params, write_prepared
+from tests.helpers import REPO, checkpointed_epochs, run_stage, small_variant, write_params, write_prepared
 
 # no dropout or augmentation: a run's only randomness is the seeded data order and initial weights
 DETERMINISTIC_LAYERS = [{"type": "conv", "filters": 8}, {"type": "maxpool"}, {"type": "flatten"},
@@ -59,11 +59,10 @@ def finish(processes, timeout=120):
 
 
 def kill_after_epochs(processes, chief_directory, epochs, timeout=120):
-    """SIGKILL every worker once the chief's checkpoint has logged `epochs` epochs."""
+    """SIGKILL every worker once the chief has checkpointed `epochs` epochs."""
     deadline = time.time() + timeout
     while time.time() < deadline and all(process.poll() is None for process in processes):
-        logs = list((chief_directory / "data/checkpoints/small").glob("*/history.csv"))
-        if logs and len(logs[0].read_text().splitlines()) >= 1 + epochs:
+        if checkpointed_epochs(chief_directory) >= epochs:
             break
         time.sleep(0.02)
     for process in processes:

@@ -10,8 +10,7 @@ import time
 import keras
 import numpy as np
 
-from cnnlab.training import ResumableEarlyStopping
-from tests.helpers import REPO, run_stage, small_variant, write_params, write_prepared
+from tests.helpers import REPO, checkpointed_epochs, run_stage, small_variant, write_params, write_prepared
 
 
 def project(tmp_path, name="run", **variant_overrides):
@@ -90,16 +89,17 @@ def test_killed_training_resumes_and_matches_uninterrupted_run(tmp_path):
         assert [row["step"] for row in csv.DictReader(handle, delimiter="\t")] == ["0", "1", "2", "3", "4"]
 
 
+STAGE_ENV = {"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}
+
+
 def kill_after_epochs_and_rerun(directory, epochs):
-    """Train in a subprocess, kill -9 it once `epochs` epochs are logged, rerun the stage;
+    """Train in a subprocess, kill -9 it once `epochs` epochs are checkpointed, rerun the stage;
     returns the epoch the rerun resumed after."""
-    process = subprocess.Popen([sys.executable, "-m", "stages.train", "small"], cwd=directory,
-                               env={"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"},
+    process = subprocess.Popen([sys.executable, "-m", "stages.train", "small"], cwd=directory, env=STAGE_ENV,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:
-        csv_files = list((directory / "data/checkpoints/small").glob("*/history.csv"))
-        if csv_files and len(csv_files[0].read_text().splitlines()) >= 1 + epochs:  # header + epochs
+        if checkpointed_epochs(directory) >= epochs:
             process.send_signal(signal.SIGKILL)
             break
         time.sleep(0.02)
@@ -134,33 +134,45 @@ def test_killed_run_with_early_stopping_stops_and_restores_like_an_uninterrupted
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
 
 
-def test_resumed_early_stopping_without_a_log_starts_afresh(tmp_path):
-    """A multi-worker run's other workers resume with the chief's epoch but no log of their own."""
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    stopping = ResumableEarlyStopping(tmp_path, first_epoch=3, monitor="val_loss", patience=2,
-                                      restore_best_weights=True)
-    stopping.set_model(model)
+# stages.train with one more callback, after the checkpoint's: kill -9 once the last epoch is committed
+TRAIN_KILLED_BEFORE_OUTPUTS = """
+import os, signal, keras
+from cnnlab import training
+from stages import train
 
-    stopping.on_train_begin()
+class KillAtTrainEnd(keras.callbacks.Callback):
+    def on_train_end(self, logs=None):
+        os.kill(os.getpid(), signal.SIGKILL)
 
-    assert (stopping.wait, stopping.best, stopping.best_weights) == (0, None, None)
+make_callbacks = training.make_callbacks
+training.make_callbacks = lambda *args, **kwargs: make_callbacks(*args, **kwargs) + [KillAtTrainEnd()]
+train.main(["small"])
+"""
 
 
-def test_resumed_early_stopping_replays_the_logged_epochs(tmp_path):
-    (tmp_path / "history.csv").write_text("epoch,loss,val_loss\n0,1.0,0.9\n1,0.8,0.7\n2,0.7,0.75\n3,0.6,0.8\n")
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    best = [np.full((2, 1), 7.0, np.float32), np.full((1,), 7.0, np.float32)]
-    with open(tmp_path / "best_weights.npz", "wb") as handle:
-        np.savez(handle, *best)
-    stopping = ResumableEarlyStopping(tmp_path, first_epoch=3, monitor="val_loss", patience=3,
-                                      restore_best_weights=True, mode="min")
-    stopping.set_model(model)
+def test_run_killed_after_early_stopping_ended_it_trains_no_further_epoch(tmp_path):
+    """Killed after checkpointing the epoch early stopping ended on, before writing the
+    outputs: the rerun writes the uninterrupted run's outputs (3 epochs, epoch 1's weights)
+    instead of training a fourth epoch."""
+    settings = dict(epochs=8, batch_size=4,
+                    early_stopping={"monitor": "val_accuracy", "patience": 2, "min_delta": 10})
+    reference, interrupted = project(tmp_path, "reference", **settings), project(tmp_path, "killed", **settings)
+    run_stage(reference, "stages.train", "small")
 
-    stopping.on_train_begin()
+    killed = subprocess.run([sys.executable, "-c", TRAIN_KILLED_BEFORE_OUTPUTS], cwd=interrupted, env=STAGE_ENV,
+                            capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert checkpointed_epochs(interrupted) == 3 and not (interrupted / "models/small").exists()
+    rerun = run_stage(interrupted, "stages.train", "small")
 
-    assert (stopping.wait, stopping.best, stopping.best_epoch) == (1, 0.7, 1)  # epoch 3 is not replayed
-    for restored, saved in zip(stopping.best_weights, best):
-        np.testing.assert_array_equal(restored, saved)
+    assert "resuming small from its checkpoint after epoch 3" in rerun.stdout
+    assert read(interrupted, "models/small/training.json")["epochs_run"] == 3
+    expected, actual = read(reference, "models/small/history.json"), read(interrupted, "models/small/history.json")
+    for key in ("loss", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(actual[key], expected[key], rtol=1e-4, atol=1e-4, err_msg=key)
+    for ours, theirs in zip(*(keras.saving.load_model(d / "models/small/model.keras").get_weights()
+                              for d in (interrupted, reference))):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
 
 
 def test_mirrored_over_two_logical_cpus(tmp_path):

@@ -1,0 +1,151 @@
+"""What lets a training run killed at any moment resume where it stopped.
+
+A run's checkpoint folder holds `checkpoint.json` (the epochs completed and the weights file
+they left), that weights file (model and optimizer state), `history.csv` (one row per epoch)
+and, with early stopping, `best_weights.npz`. Each epoch writes them in the order the
+callbacks run (training.make_callbacks): best weights, CSV row, then the checkpoint, whose
+atomic `checkpoint.json` is the commit point. A kill before it leaves the previous epoch's
+checkpoint intact, and the resumed run drops the CSV rows of epochs it will train again.
+"""
+import csv
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from cnnlab.fileio import atomic_path, write_json
+
+CHECKPOINT = "checkpoint.json"
+
+
+def resumed_epoch(backup_dir):
+    """Epochs already completed by an interrupted run (0 without a checkpoint)."""
+    return int(_checkpoint(backup_dir).get("epoch", 0))
+
+
+def stopped_early(backup_dir):
+    """Whether early stopping ended the interrupted run at its last checkpointed epoch (it
+    was killed before writing its outputs): the resumed run must not train another epoch."""
+    return bool(_checkpoint(backup_dir).get("stopped", False))
+
+
+def _checkpoint(backup_dir):
+    saved = Path(backup_dir) / CHECKPOINT
+    return json.loads(saved.read_text()) if saved.exists() else {}
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Keras's BackupAndRestore with a single commit point.
+
+    BackupAndRestore overwrites its weights file in place and then its epoch count, so a kill
+    during the weights or between the two left a checkpoint that failed to load or resumed
+    the wrong epoch. Here each epoch's weights go to a new file, and `checkpoint.json`,
+    replaced atomically, names it; the older file is deleted only after that.
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__()
+        self.backup_dir = Path(backup_dir)
+
+    def on_train_begin(self, logs=None):
+        saved = _checkpoint(self.backup_dir)
+        if saved:
+            self.model.load_weights(self.backup_dir / saved["weights"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        weights = f"epoch-{epoch + 1:04d}.weights.h5"
+        self.model.save_weights(self.backup_dir / weights)
+        # early stopping runs before this callback, so its decision for this epoch is known
+        write_json(self.backup_dir / CHECKPOINT, {"epoch": epoch + 1, "weights": weights,
+                                                  "stopped": bool(self.model.stop_training)})
+        for old in self.backup_dir.glob("epoch-*.weights.h5"):
+            if old.name != weights:
+                old.unlink()
+
+
+def keep_history_before(history_csv, epoch):
+    """Drop the CSV rows of epochs from `epoch` on: a run killed after logging an epoch but
+    before checkpointing it trains that epoch again."""
+    history_csv = Path(history_csv)
+    if history_csv.exists():
+        lines = history_csv.read_text().splitlines(keepends=True)
+        with atomic_path(history_csv) as tmp:
+            tmp.write_text("".join(lines[:1 + epoch]))
+
+
+def history_rows(history_csv):
+    """The CSV log's epochs as dicts of floats; Keras's CSVLogger writes "NA" for a metric an
+    epoch lacks (val_* without a validation split), left out here."""
+    with open(history_csv, newline="") as handle:
+        return [{key: float(value) for key, value in row.items() if value != "NA"} for row in csv.DictReader(handle)]
+
+
+def read_history(history_csv):
+    """Per-epoch metrics from the CSV log, as lists by name (metrics every epoch has)."""
+    rows = history_rows(history_csv)
+    names = [key for key in (rows[0] if rows else {}) if key != "epoch" and all(key in row for row in rows)]
+    return {name: [row[name] for row in rows] for name in names}
+
+
+def write_dvclive(history_csv, live_dir):
+    """dvclive/<variant>/ from the finished run's CSV log, through dvclive's Keras callback.
+
+    Written once at the end rather than epoch by epoch: a resumed dvclive log continues from
+    its own last step, which a kill can leave one epoch ahead of or behind the checkpoint.
+    """
+    from dvclive import Live
+    from dvclive.keras import DVCLiveCallback
+
+    with atomic_path(live_dir) as tmp:
+        callback = DVCLiveCallback(live=Live(dir=str(tmp), save_dvc_exp=False, dvcyaml=False))
+        for row in history_rows(history_csv):
+            callback.on_epoch_end(int(row.pop("epoch")), row)
+        callback.on_train_end()
+
+
+class EpochSeededRandomness(keras.callbacks.Callback):
+    """Pin each random layer's seed counter (dropout, augmentation) to the epoch.
+
+    Their counters live outside the checkpoint, so a resumed run would otherwise draw
+    different masks; this makes every epoch's randomness a function of (seed, epoch).
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for layer in self.model._flatten_layers():
+            for generator in getattr(layer, "_seed_generators", []):
+                seed = generator.state.numpy()[0]
+                generator.state.assign(np.array([seed, epoch << 20], dtype=generator.state.dtype))
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping whose state survives a kill, so a resumed run stops where an
+    uninterrupted one would: the best weights are saved in the checkpoint folder, and a run
+    resumed at `first_epoch` replays the logged epochs before it to recover the patience count.
+
+    A kill after an epoch's best weights are saved but before its checkpoint leaves them one
+    epoch ahead; the resumed run trains that epoch again, reproducibly, and saves them anew.
+    """
+
+    def __init__(self, backup_dir, first_epoch, **kwargs):
+        super().__init__(**kwargs)
+        self.history_csv = Path(backup_dir) / "history.csv"
+        self.best_weights_file = Path(backup_dir) / "best_weights.npz"
+        self.first_epoch = first_epoch
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if not self.first_epoch or not self.history_csv.exists():
+            return  # a fresh run, or a non-chief worker (its chief keeps the log and decides when to stop)
+        logged = read_history(self.history_csv).get(self.monitor, [])[:self.first_epoch]
+        for epoch, value in enumerate(logged):
+            super().on_epoch_end(epoch, {self.monitor: value})
+        if self.restore_best_weights and self.best_weights_file.exists():
+            with np.load(self.best_weights_file) as saved:
+                self.best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.restore_best_weights and self.best_epoch == epoch and self.best_weights is not None:
+            with atomic_path(self.best_weights_file) as tmp, open(tmp, "wb") as handle:
+                np.savez(handle, *self.best_weights)
