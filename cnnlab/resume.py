@@ -1,20 +1,21 @@
 """What lets a training run killed at any moment resume where it stopped.
 
-A run's checkpoint folder holds `checkpoint.json` (the epochs completed and the weights file
-they left), that weights file (model and optimizer state), `history.csv` (one row per epoch)
+A run's checkpoint folder holds `checkpoint.json` (the epochs completed and the file they
+left), that `.keras` file (weights and optimizer state), `history.csv` (one row per epoch)
 and, with early stopping, `best_weights.npz`. Each epoch writes them in the order the
 callbacks run (training.make_callbacks): best weights, CSV row, then the checkpoint, whose
 atomic `checkpoint.json` is the commit point. A kill before it leaves the previous epoch's
 checkpoint intact, and the resumed run drops the CSV rows of epochs it will train again.
 """
 import csv
+import errno
 import json
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from cnnlab.fileio import atomic_path, write_json
+from cnnlab.fileio import DiskFullError, atomic_path, write_json
 
 CHECKPOINT = "checkpoint.json"
 
@@ -40,7 +41,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     BackupAndRestore overwrites its weights file in place and then its epoch count, so a kill
     during the weights or between the two left a checkpoint that failed to load or resumed
-    the wrong epoch. Here each epoch's weights go to a new file, and `checkpoint.json`,
+    the wrong epoch. Here each epoch's weights and optimizer state go to a new file, and `checkpoint.json`,
     replaced atomically, names it; the older file is deleted only after that.
     """
 
@@ -54,12 +55,21 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self.model.load_weights(self.backup_dir / saved["weights"])
 
     def on_epoch_end(self, epoch, logs=None):
-        weights = f"epoch-{epoch + 1:04d}.weights.h5"
-        self.model.save_weights(self.backup_dir / weights)
+        weights = f"epoch-{epoch + 1:04d}.keras"
+        try:
+            # a .keras archive, not save_weights' .weights.h5: h5py writing straight to a full
+            # disk fails to close its file and crashes the interpreter at exit
+            self.model.save(self.backup_dir / weights)
+        except OSError as error:
+            (self.backup_dir / weights).unlink(missing_ok=True)
+            if error.errno != errno.ENOSPC:
+                raise
+            raise DiskFullError(f"{self.backup_dir}: disk full while checkpointing epoch {epoch + 1}; free some "
+                                "space and rerun (training resumes from the last complete checkpoint)") from None
         # early stopping runs before this callback, so its decision for this epoch is known
         write_json(self.backup_dir / CHECKPOINT, {"epoch": epoch + 1, "weights": weights,
                                                   "stopped": bool(self.model.stop_training)})
-        for old in self.backup_dir.glob("epoch-*.weights.h5"):
+        for old in self.backup_dir.glob("epoch-*.keras"):
             if old.name != weights:
                 old.unlink()
 

@@ -25,7 +25,7 @@ def test_checkpoint_restores_the_last_committed_epoch_and_keeps_one_weights_file
     checkpoint.set_model(tiny_model(2.0))
     checkpoint.on_epoch_end(1)
     assert resumed_epoch(tmp_path) == 2
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoint.json", "epoch-0002.weights.h5"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoint.json", "epoch-0002.keras"]
 
     restored = tiny_model(0.0)
     resumed = EpochCheckpoint(tmp_path)
@@ -38,7 +38,7 @@ def test_a_kill_while_saving_weights_leaves_the_previous_checkpoint_usable(tmp_p
     checkpoint = EpochCheckpoint(tmp_path)
     checkpoint.set_model(tiny_model(1.0))
     checkpoint.on_epoch_end(0)
-    (tmp_path / "epoch-0002.weights.h5").write_bytes(b"\x89HDF half written")  # killed before the commit
+    (tmp_path / "epoch-0002.keras").write_bytes(b"PK half written")  # killed before the commit
 
     restored = tiny_model(0.0)
     resumed = EpochCheckpoint(tmp_path)
