@@ -110,13 +110,25 @@ def kill_after_epochs_and_rerun(directory, epochs):
     return int(re.search(r"resuming small from its checkpoint after epoch (\d)", resumed.stdout).group(1))
 
 
+# min_delta 10: no epoch improves on the first, so patience 2 stops after epoch 3 and restores epoch 1
+STOPS_AFTER_3_EPOCHS = dict(epochs=8, batch_size=4,
+                            early_stopping={"monitor": "val_accuracy", "patience": 2, "min_delta": 10})
+
+
+def assert_same_history_and_weights(directory, reference):
+    expected, actual = read(reference, "models/small/history.json"), read(directory, "models/small/history.json")
+    for key in ("loss", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(actual[key], expected[key], rtol=1e-4, atol=1e-4, err_msg=key)
+    for ours, theirs in zip(*(keras.saving.load_model(d / "models/small/model.keras").get_weights()
+                              for d in (directory, reference))):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
 def test_killed_run_with_early_stopping_stops_and_restores_like_an_uninterrupted_run(tmp_path):
     """The early-stopping count and best weights survive the kill: with min_delta 10 no epoch
     improves on the first, so patience 2 stops after epoch 3 and restores epoch 1's weights.
     A resumed run that forgot them would count again from its first epoch and stop later."""
-    settings = dict(epochs=8, batch_size=4,
-                    early_stopping={"monitor": "val_accuracy", "patience": 2, "min_delta": 10})
-    reference, interrupted = project(tmp_path, "reference", **settings), project(tmp_path, "killed", **settings)
+    reference, interrupted = (project(tmp_path, name, **STOPS_AFTER_3_EPOCHS) for name in ("reference", "killed"))
     run_stage(reference, "stages.train", "small")
 
     assert kill_after_epochs_and_rerun(interrupted, epochs=2) == 2
@@ -126,12 +138,7 @@ def test_killed_run_with_early_stopping_stops_and_restores_like_an_uninterrupted
         **read(reference, "models/small/training.json"),
         **{key: read(interrupted, "models/small/training.json")[key]
            for key in ("train_seconds", "images_per_second")}}
-    expected, actual = read(reference, "models/small/history.json"), read(interrupted, "models/small/history.json")
-    for key in ("loss", "val_loss", "val_accuracy"):
-        np.testing.assert_allclose(actual[key], expected[key], rtol=1e-4, atol=1e-4, err_msg=key)
-    for ours, theirs in zip(*(keras.saving.load_model(d / "models/small/model.keras").get_weights()
-                              for d in (interrupted, reference))):
-        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+    assert_same_history_and_weights(interrupted, reference)
 
 
 # stages.train with one more callback, after the checkpoint's: kill -9 once the last epoch is committed
@@ -154,9 +161,7 @@ def test_run_killed_after_early_stopping_ended_it_trains_no_further_epoch(tmp_pa
     """Killed after checkpointing the epoch early stopping ended on, before writing the
     outputs: the rerun writes the uninterrupted run's outputs (3 epochs, epoch 1's weights)
     instead of training a fourth epoch."""
-    settings = dict(epochs=8, batch_size=4,
-                    early_stopping={"monitor": "val_accuracy", "patience": 2, "min_delta": 10})
-    reference, interrupted = project(tmp_path, "reference", **settings), project(tmp_path, "killed", **settings)
+    reference, interrupted = (project(tmp_path, name, **STOPS_AFTER_3_EPOCHS) for name in ("reference", "killed"))
     run_stage(reference, "stages.train", "small")
 
     killed = subprocess.run([sys.executable, "-c", TRAIN_KILLED_BEFORE_OUTPUTS], cwd=interrupted, env=STAGE_ENV,
@@ -167,12 +172,7 @@ def test_run_killed_after_early_stopping_ended_it_trains_no_further_epoch(tmp_pa
 
     assert "resuming small from its checkpoint after epoch 3" in rerun.stdout
     assert read(interrupted, "models/small/training.json")["epochs_run"] == 3
-    expected, actual = read(reference, "models/small/history.json"), read(interrupted, "models/small/history.json")
-    for key in ("loss", "val_loss", "val_accuracy"):
-        np.testing.assert_allclose(actual[key], expected[key], rtol=1e-4, atol=1e-4, err_msg=key)
-    for ours, theirs in zip(*(keras.saving.load_model(d / "models/small/model.keras").get_weights()
-                              for d in (interrupted, reference))):
-        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+    assert_same_history_and_weights(interrupted, reference)
 
 
 def test_mirrored_over_two_logical_cpus(tmp_path):
