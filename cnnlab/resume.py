@@ -41,8 +41,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     BackupAndRestore overwrites its weights file in place and then its epoch count, so a kill
     during the weights or between the two left a checkpoint that failed to load or resumed
-    the wrong epoch. Here each epoch's weights and optimizer state go to a new file, and `checkpoint.json`,
-    replaced atomically, names it; the older file is deleted only after that.
+    the wrong epoch. Here each epoch's weights and optimizer state go to a new file, which
+    `checkpoint.json`, replaced atomically, then names; the older file is deleted after that.
     """
 
     def __init__(self, backup_dir):
