@@ -8,7 +8,6 @@ atomic `checkpoint.json` is the commit point. A kill before it leaves the previo
 checkpoint intact, and the resumed run drops the CSV rows of epochs it will train again.
 """
 import csv
-import errno
 import json
 from pathlib import Path
 
@@ -59,11 +58,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
         try:
             # a .keras archive, not save_weights' .weights.h5: h5py writing straight to a full
             # disk fails to close its file and crashes the interpreter at exit
-            self.model.save(self.backup_dir / weights)
-        except OSError as error:
-            (self.backup_dir / weights).unlink(missing_ok=True)
-            if error.errno != errno.ENOSPC:
-                raise
+            with atomic_path(self.backup_dir / weights) as tmp:
+                self.model.save(tmp)
+        except DiskFullError:
             raise DiskFullError(f"{self.backup_dir}: disk full while checkpointing epoch {epoch + 1}; free some "
                                 "space and rerun (training resumes from the last complete checkpoint)") from None
         # early stopping runs before this callback, so its decision for this epoch is known
@@ -157,5 +154,5 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
         if self.restore_best_weights and self.best_epoch == epoch and self.best_weights is not None:
-            with atomic_path(self.best_weights_file) as tmp, open(tmp, "wb") as handle:
-                np.savez(handle, *self.best_weights)
+            with atomic_path(self.best_weights_file) as tmp:
+                np.savez(tmp, *self.best_weights)
