@@ -1,8 +1,10 @@
 """Shared test helpers: tiny prepared datasets in the pipeline's on-disk format."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +68,19 @@ def checkpointed_epochs(directory, variant="small"):
 
     return max((resumed_epoch(folder) for folder in (Path(directory) / "data/checkpoints" / variant).glob("*")),
                default=0)
+
+
+def kill_once_checkpointed(processes, directory, epochs, timeout=120):
+    """SIGKILL every process once the run under `directory` has checkpointed `epochs` epochs;
+    fails if any of them ended before."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and all(process.poll() is None for process in processes):
+        if checkpointed_epochs(directory) >= epochs:
+            break
+        time.sleep(0.02)
+    for process in processes:
+        process.send_signal(signal.SIGKILL)
+    for process in processes:
+        process.communicate()
+    assert [process.returncode for process in processes] == [-signal.SIGKILL] * len(processes), (
+        "training ended before it could be killed")

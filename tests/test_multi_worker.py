@@ -3,15 +3,13 @@ import csv
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
-import time
 
 import numpy as np
 
-from tests.helpers import REPO, checkpointed_epochs, run_stage, small_variant, write_params, write_prepared
+from tests.helpers import REPO, kill_once_checkpointed, run_stage, small_variant, write_params, write_prepared
 
 # no dropout or augmentation: a run's only randomness is the seeded data order and initial weights
 DETERMINISTIC_LAYERS = [{"type": "conv", "filters": 8}, {"type": "maxpool"}, {"type": "flatten"},
@@ -58,20 +56,6 @@ def finish(processes, timeout=120):
     return [stdout for stdout, _ in outputs]
 
 
-def kill_after_epochs(processes, chief_directory, epochs, timeout=120):
-    """SIGKILL every worker once the chief has checkpointed `epochs` epochs."""
-    deadline = time.time() + timeout
-    while time.time() < deadline and all(process.poll() is None for process in processes):
-        if checkpointed_epochs(chief_directory) >= epochs:
-            break
-        time.sleep(0.02)
-    for process in processes:
-        process.send_signal(signal.SIGKILL)
-    for process in processes:
-        process.communicate()
-    assert [process.returncode for process in processes] == [-signal.SIGKILL] * 2, "a worker ended before the kill"
-
-
 def read(directory, path):
     return json.loads((directory / path).read_text())
 
@@ -95,7 +79,7 @@ def test_two_workers_killed_and_rerun_train_like_one_process_on_the_global_batch
                                            "optimizer": {"name": "adam", "learning_rate": 0.006}})
     chief, other = workers
 
-    kill_after_epochs(start_workers(workers, "small"), chief, epochs=2)
+    kill_once_checkpointed(start_workers(workers, "small"), chief, epochs=2)
     assert not (chief / "models/small").exists()
     outputs = finish(start_workers(workers, "small"))
     run_stage(single, "stages.train", "small")

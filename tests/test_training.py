@@ -5,12 +5,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
 
-from tests.helpers import REPO, checkpointed_epochs, run_stage, small_variant, write_params, write_prepared
+from tests.helpers import (REPO, checkpointed_epochs, kill_once_checkpointed, run_stage, small_variant,
+                           write_params, write_prepared)
 
 
 def project(tmp_path, name="run", **variant_overrides):
@@ -97,14 +97,7 @@ def kill_after_epochs_and_rerun(directory, epochs):
     returns the epoch the rerun resumed after."""
     process = subprocess.Popen([sys.executable, "-m", "stages.train", "small"], cwd=directory, env=STAGE_ENV,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and process.poll() is None:
-        if checkpointed_epochs(directory) >= epochs:
-            process.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.02)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    kill_once_checkpointed([process], directory, epochs)
     assert not (directory / "models/small").exists()
     resumed = run_stage(directory, "stages.train", "small")
     return int(re.search(r"resuming small from its checkpoint after epoch (\d)", resumed.stdout).group(1))
