@@ -28,9 +28,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from time_to_accuracy import REPO, cifar10_data_params, load_split, prepared_cifar10  # noqa: E402
+from time_to_accuracy import REPO, cifar10_data_params, prepared_cifar10  # noqa: E402
 
 from cnnlab.config import load_params, variant_params  # noqa: E402
+from cnnlab.data.prepared import read_split  # noqa: E402
 
 
 def subset_dir(data_dir, images, val_images, out_dir):
@@ -38,8 +39,8 @@ def subset_dir(data_dir, images, val_images, out_dir):
     import numpy as np
 
     out_dir.mkdir(parents=True)
-    x, y = load_split(data_dir, "train")
-    x_val, y_val = load_split(data_dir, "val")
+    x, y = read_split(data_dir, "train")
+    x_val, y_val = read_split(data_dir, "val")
     np.savez(out_dir / "train.npz", x=x[:images], y=y[:images])
     np.savez(out_dir / "val.npz", x=x_val[:val_images], y=y_val[:val_images])
     shutil.copy(Path(data_dir) / "test.npz", out_dir / "test.npz")

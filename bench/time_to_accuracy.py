@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cnnlab.config import load_params, variant_params  # noqa: E402
+from cnnlab.data.prepared import read_split  # noqa: E402
 
 CIFAR_JPG = REPO.parent / "shared" / "datasets" / "cifar10-jpg.tar.gz"
 
@@ -55,12 +56,6 @@ def prepared_cifar10(data_params, cache_root=REPO / "data" / "bench"):
         prepare(data_params, out_dir, Path(cache_root) / "downloads")
         print(f"prepared {out_dir} in {time.perf_counter() - started:.0f} s", flush=True)
     return out_dir
-
-
-def load_split(data_dir, split):
-    from cnnlab.data.prepared import read_split
-
-    return read_split(data_dir, split)
 
 
 def train_with_extra_callbacks(name, variant, train_params, data_dir, work_dir, extra):
@@ -125,7 +120,7 @@ def main():
     params = load_params(args.params)
     fast, baseline = variant_params(params, args.variant), variant_params(params, args.baseline)
     data_dir = prepared_cifar10(cifar10_data_params(params))
-    x_test, y_test = load_split(data_dir, "test")
+    x_test, y_test = read_split(data_dir, "test")
     train_params = {**params["train"], "max_epochs": None}
 
     with tempfile.TemporaryDirectory(prefix="tta-bench-") as work:
