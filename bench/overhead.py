@@ -66,10 +66,10 @@ def bare_images_per_second(name, variant, train_params, x, y, val, card):
     from cnnlab import models
     from cnnlab.training import compile_model, configure_tensorflow
 
-    configure_tensorflow(train_params)
+    configure_tensorflow(train_params["seed"], train_params["deterministic"], train_params["threads"],
+                         mixed_precision=False)
     model, _ = models.build_model(variant, card, f"variants.{name}", seed=train_params["seed"])
-    compile_model(model, variant, math.ceil(len(x) / variant["batch_size"]) * variant["epochs"],
-                  train_params["jit_compile"])
+    compile_model(model, variant, math.ceil(len(x) / variant["batch_size"]) * variant["epochs"], jit_compile=False)
     x = x.astype(np.float32)
     y = keras.utils.to_categorical(y, card["num_classes"])
     val = (val[0].astype(np.float32), keras.utils.to_categorical(val[1], card["num_classes"]))

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cnnlab.config import DATA, validate_section  # noqa: E402
-from cnnlab.data import prepare  # noqa: E402
+from cnnlab.data.preparation import prepare  # noqa: E402
 from cnnlab.data.checksums import file_digest  # noqa: E402
 
 DEFAULT_ARCHIVE = REPO.parent / "shared" / "datasets" / "cifar10-jpg.tar.gz"

@@ -5,7 +5,7 @@
 Both variants come from params.yaml (through cnnlab.config.load_params) and are trained by
 the pipeline's own code path, cnnlab.training.train_variant (tf.data input, dvclive,
 checkpoints, validation each epoch), on CIFAR-10 from ../shared/datasets/cifar10-jpg.tar.gz
-prepared by cnnlab.data.prepare as a `folder` dataset at 32x32x3 with the data section of
+prepared by cnnlab.data.preparation.prepare as a `folder` dataset at 32x32x3 with the data section of
 params.yaml otherwise (so 45,000 training images with the default val_fraction 0.1).
 
 The bench adds one callback to `fast`: test-split accuracy after each epoch (with the
@@ -50,7 +50,7 @@ def prepared_cifar10(data_params, cache_root=REPO / "data" / "bench"):
     key = hashlib.sha256(json.dumps(data_params, sort_keys=True).encode()).hexdigest()[:12]
     out_dir = Path(cache_root) / f"cifar10-jpg-{key}"
     if not (out_dir / "card.json").exists():
-        from cnnlab.data import prepare
+        from cnnlab.data.preparation import prepare
 
         started = time.perf_counter()
         prepare(data_params, out_dir, Path(cache_root) / "downloads")

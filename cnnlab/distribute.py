@@ -32,6 +32,13 @@ def make_strategy(train_params):
     return tf.distribute.MirroredStrategy(_mirrored_devices(train_params["cpu_replicas"]))
 
 
+def gpu_capabilities():
+    """The CUDA compute capability (major, minor) of each visible GPU; None where a GPU reports
+    none (Apple's Metal plugin). Empty on a machine without GPUs."""
+    return [tf.config.experimental.get_device_details(gpu).get("compute_capability")
+            for gpu in tf.config.list_physical_devices("GPU")]
+
+
 def is_multi_worker(strategy):
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 

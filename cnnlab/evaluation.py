@@ -13,48 +13,22 @@ import pandas as pd
 from sklearn.metrics import (accuracy_score, confusion_matrix, precision_recall_fscore_support,
                              top_k_accuracy_score)
 
-from cnnlab.data.prepared import PREPARE, read_split
+from cnnlab.data.prepared import read_card, read_split
 from cnnlab.errors import DataError
-from cnnlab.fileio import atomic_path, read_json, require, write_json, write_text
+from cnnlab.fileio import atomic_path, load_json, require, write_json, write_text
+from cnnlab.layout import eval_dir, metrics_path, model_dir, prepared_dir, train_command
 
 PREDICT_BATCH_SIZE = 256
 TOP_K = 5
 
 
-def train_command(variant):
-    return f"dvc repro train@{variant}"
-
-
-def evaluate_command(variant):
-    return f"dvc repro evaluate@{variant}"
-
-
-def model_dir(root, variant):
-    return Path(root) / "models" / variant
-
-
-def eval_dir(root, variant):
-    return Path(root) / "eval" / variant
-
-
-def metrics_path(root, variant):
-    return Path(root) / "metrics" / f"{variant}.json"
-
-
-def load_json(path, command):
-    try:
-        return read_json(require(path, command))
-    except ValueError as error:
-        raise DataError(f"{path}: not valid JSON ({error})") from None
-
-
 def load_test_split(root):
     """(x, y, card): the raw uint8 test images, their int labels and the dataset card."""
-    prepared = Path(root) / "data" / "prepared"
+    prepared = prepared_dir(root)
     x, y = read_split(prepared, "test")
     if len(x) == 0:
         raise DataError(f"{prepared / 'test.npz'}: has no images; check data.max_test / the dataset source")
-    return x, y, load_json(prepared / "card.json", PREPARE)
+    return x, y, read_card(prepared)
 
 
 def load_model(path, command):
@@ -184,7 +158,7 @@ def evaluate_variant(variant, root=".", tta=False, batch_size=PREDICT_BATCH_SIZE
     images, labels, card = load_test_split(root)
     directory = model_dir(root, variant)
     model = model or load_variant_model(root, variant)
-    check_input_shape(model, images, Path(root) / "data" / "prepared" / "test.npz")
+    check_input_shape(model, images, prepared_dir(root) / "test.npz")
     probabilities = predict_probabilities(model, images, batch_size, tta)
     names = output_names(card["classes"], probabilities.shape[1])
 

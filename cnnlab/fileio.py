@@ -79,3 +79,12 @@ def require(path, command):
     if not Path(path).exists():
         raise UserError(f"{path}: missing; run `{command}` first")
     return Path(path)
+
+
+def load_json(path, command):
+    """A pipeline output read back: one line naming the file when it is missing (with the
+    `command` that produces it) or not valid JSON."""
+    try:
+        return read_json(require(path, command))
+    except ValueError as error:
+        raise UserError(f"{path}: not valid JSON ({error}); rerun `{command}`") from None

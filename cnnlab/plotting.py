@@ -13,8 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, FormatStrFormatter, FuncFormatter
 
-from cnnlab.evaluation import evaluate_command, load_json, metrics_path, model_dir, train_command
-from cnnlab.fileio import atomic_path, write_text
+from cnnlab.fileio import atomic_path
 
 DPI = 100
 WRONG_COLOR = "tab:red"
@@ -193,27 +192,6 @@ def plot_per_class(per_class, max_classes=20):
     return figure
 
 
-COMPARISON_COLUMNS = {
-    "variant": "variant", "params": "params", "test_accuracy": "test accuracy", "test_loss": "test loss",
-    "val_accuracy": "val accuracy", "epochs_run": "epochs run", "train_seconds": "train time (s)",
-    "images_per_second": "images/s", "batch_size": "batch size", "optimizer": "optimizer",
-    "learning_rate": "learning rate",
-}
-
-
-def comparison_frame(variants, root="."):
-    """One row per variant from metrics/<variant>.json and models/<variant>/training.json,
-    sorted by test accuracy (best first)."""
-    rows = []
-    for variant in variants:
-        metrics = load_json(metrics_path(root, variant), evaluate_command(variant))
-        training = load_json(model_dir(root, variant) / "training.json", train_command(variant))
-        rows.append({"variant": variant, **metrics, **{k: training.get(k) for k in
-                                                     ("batch_size", "optimizer", "learning_rate")}})
-    frame = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
-    return frame.sort_values("test_accuracy", ascending=False, kind="stable").reset_index(drop=True)
-
-
 def plot_comparison(frame):
     """Test accuracy against parameter count and against training time, points labelled."""
     figure = Figure(figsize=(13, 5), layout="constrained")
@@ -240,14 +218,3 @@ def label_twos_and_fives(formatter):
         return formatter(value, position) if mantissa in (2, 5) else ""
 
     return FuncFormatter(label)
-
-
-def write_comparison(variants, root="."):
-    """plots/comparison.csv, .md and .png for the given variants."""
-    frame = comparison_frame(variants, root)
-    plots = Path(root) / "plots"
-    write_text(plots / "comparison.csv", frame.to_csv(index=False))
-    write_text(plots / "comparison.md", frame.rename(columns=COMPARISON_COLUMNS)
-               .to_markdown(index=False, floatfmt=".4g") + "\n")
-    save_figure(plot_comparison(frame), plots / "comparison.png")
-    return frame

@@ -20,8 +20,9 @@ from PIL import Image
 from cnnlab.config import load_params, variant_params
 from cnnlab.data.images import IMAGE_SUFFIXES, ImageSpec, load_image_file
 from cnnlab.errors import DataError, UserError, exit_on_user_error
-from cnnlab.evaluation import check_input_shape, load_json, load_model, model_dir, output_names, \
-    predict_probabilities, train_command
+from cnnlab.evaluation import check_input_shape, load_model, output_names, predict_probabilities
+from cnnlab.fileio import load_json
+from cnnlab.layout import model_dir, train_command
 
 UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 

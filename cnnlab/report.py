@@ -11,7 +11,6 @@ index.html opens from disk with no server, script or network access.
 import html
 import re
 from collections import namedtuple
-from operator import itemgetter
 from pathlib import Path
 from urllib.parse import quote
 
@@ -19,19 +18,19 @@ import pandas as pd
 from matplotlib.ticker import EngFormatter
 from PIL import Image
 
+from cnnlab.comparison import comparison_frame, variant_rows
+from cnnlab.data.prepared import read_card
 from cnnlab.errors import DataError, UserError
-from cnnlab.evaluation import PREPARE, evaluate_command, load_json, metrics_path, model_dir, train_command
 from cnnlab.fileio import atomic_path
+from cnnlab.layout import REPORT_DIR, evaluate_command, plots_dir, prepared_dir
 from cnnlab.plotting import plot_comparison, save_figure
 
-REPORT_DIR = "report"
 CHART = "comparison.png"
 VARIANT_IMAGES = {"curves.png": "training curves", "confusion.png": "confusion matrix"}
 # Pixels: the pipeline's plots are up to 1400 wide (20-class confusion); smaller keeps the committed report light.
 MAX_IMAGE_SIDE = 1000
 MISSING = "—"
 NOT_EVALUATED = "not evaluated"
-TRAINING_FACTS = ("optimizer", "learning_rate", "batch_size", "flops_per_image")
 
 
 def percent(value):
@@ -68,14 +67,14 @@ COLUMNS = (
 
 def write_report(params, root="."):
     """Write report/ (replaced as a whole) for the variants of validated `params`; returns the rows."""
-    rows = variant_rows(params, root)
+    rows = variant_rows(params["variants"], root)
     if not any(row["evaluated"] for row in rows):
         raise UserError("no variant has results yet (metrics/<variant>.json); run `dvc repro` first")
-    card = load_json(Path(root) / "data" / "prepared" / "card.json", PREPARE)
+    card = read_card(prepared_dir(root))
     rows = [{**row, "dataset": card["name"]} for row in rows]
     with atomic_path(Path(root) / REPORT_DIR) as tmp:
         tmp.mkdir()
-        chart = save_figure(plot_comparison(chart_frame(rows)), tmp / CHART)
+        chart = save_figure(plot_comparison(comparison_frame(rows)), tmp / CHART)
         save_small_png(chart, chart)
         images = {row["variant"]: copy_variant_images(root, row["variant"], tmp) for row in rows if row["evaluated"]}
         (tmp / "README.md").write_text(markdown_report(rows, card, images), encoding="utf-8")
@@ -84,46 +83,6 @@ def write_report(params, root="."):
 
 
 # --- the numbers ---
-
-
-def variant_rows(params, root="."):
-    """One dict per variant: evaluated ones by test accuracy (best first), then the others in params order."""
-    rows = [variant_row(name, variant, root) for name, variant in params["variants"].items()]
-    evaluated = sorted((row for row in rows if row["evaluated"]), key=itemgetter("test_accuracy"), reverse=True)
-    return evaluated + [row for row in rows if not row["evaluated"]]
-
-
-def variant_row(name, variant, root):
-    row = {"variant": name, "description": variant["description"], "architecture": architecture(variant),
-           "optimizer": variant["optimizer"]["name"], "learning_rate": variant["optimizer"]["learning_rate"],
-           "batch_size": variant["batch_size"]}
-    path = metrics_path(root, name)
-    if not path.exists():
-        return {**row, "evaluated": False}
-    metrics = load_json(path, evaluate_command(name))
-    return {**row, **training_facts(root, name), **metrics, "evaluated": True}
-
-
-def training_facts(root, variant):
-    """What the training run actually used (models/<variant>/training.json). Without it (models/
-    not pulled from the DVC cache) the row keeps the settings from params.yaml."""
-    path = model_dir(root, variant) / "training.json"
-    if not path.exists():
-        return {}
-    training = load_json(path, train_command(variant))
-    return {key: training[key] for key in TRAINING_FACTS if key in training}
-
-
-def architecture(variant):
-    if variant["family"] == "layers":
-        return f"layers ({len(variant['layers'])} layers)"
-    options = ", ".join(f"{option}={value}" for option, value in variant["options"].items())
-    return f"{variant['family']} ({options})" if options else variant["family"]
-
-
-def chart_frame(rows):
-    evaluated = [row for row in rows if row["evaluated"]]
-    return pd.DataFrame(evaluated, columns=["variant", "params", "test_accuracy", "train_seconds"])
 
 
 def table_cells(row):
@@ -168,7 +127,7 @@ def copy_variant_images(root, variant, report_dir):
     {relative path: caption} for those that exist (the evaluate stage may not have run yet)."""
     copied = {}
     for name, caption in VARIANT_IMAGES.items():
-        source = Path(root) / "plots" / variant / name
+        source = plots_dir(root, variant) / name
         if source.exists():
             (report_dir / variant).mkdir(exist_ok=True)
             copy_plot(source, report_dir / variant / name, variant)
@@ -180,7 +139,7 @@ def copy_plot(source, destination, variant):
     try:
         save_small_png(source, destination)
     except OSError as error:
-        raise DataError(f"{source}: unreadable image ({error}); rerun `dvc repro evaluate@{variant}`") from None
+        raise DataError(f"{source}: unreadable image ({error}); rerun `{evaluate_command(variant)}`") from None
 
 
 def save_small_png(source, destination):
@@ -192,7 +151,7 @@ def save_small_png(source, destination):
 
 
 def plots_missing_note(variant):
-    return f"No plots yet: run `dvc repro evaluate@{variant}`."
+    return f"No plots yet: run `{evaluate_command(variant)}`."
 
 
 # --- Markdown ---

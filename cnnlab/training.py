@@ -2,16 +2,17 @@
 import shutil
 import tempfile
 import time
+from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 import keras
 
-from cnnlab import distribute, models, multi_worker, resume
-from cnnlab.data.prepared import PREPARE, read_split
+from cnnlab import distribute, hardware, models, multi_worker, resume
+from cnnlab.data.prepared import read_card, read_split
 from cnnlab.errors import ConfigError
-from cnnlab.fileio import atomic_path, read_json, require, write_json, write_text
+from cnnlab.fileio import atomic_path, write_json, write_text
 
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
@@ -23,13 +24,13 @@ OPTIMIZERS = {
 }
 
 
-def configure_tensorflow(train_params):
-    keras.utils.set_random_seed(train_params["seed"])
-    if train_params["deterministic"]:
+def configure_tensorflow(seed, deterministic, threads, mixed_precision):
+    keras.utils.set_random_seed(seed)
+    if deterministic:
         tf.config.experimental.enable_op_determinism()
-    if train_params["threads"]:
-        tf.config.threading.set_intra_op_parallelism_threads(train_params["threads"])
-    keras.mixed_precision.set_global_policy("mixed_float16" if train_params["mixed_precision"] else "float32")
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
 
 
 def learning_rate_schedule(optimizer, total_steps):
@@ -152,49 +153,64 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
     killed resumes there from its last completed epoch. In a multi-worker run only the chief
     writes outputs and checkpoints (and on resume shares its checkpoint with the others).
     """
-    data_dir, backup_dir = Path(data_dir), Path(backup_dir)
-    card = read_json(require(data_dir / "card.json", PREPARE))
-    x_train, y_train = read_split(data_dir, "train")
-    x_val, y_val = read_split(data_dir, "val")
+    key = f"variants.{name}"
+    data = load_inputs(data_dir, key, needs_validation=bool(variant["early_stopping"]))
     epochs = min(variant["epochs"], train_params["max_epochs"] or variant["epochs"])
-    if variant["early_stopping"] and len(x_val) == 0:
-        raise ConfigError(f"variants.{name}.early_stopping: needs a validation split; set data.val_fraction > 0")
-
     strategy = distribute.make_strategy(train_params)
-    configure_tensorflow(train_params)
+    gpus = distribute.gpu_capabilities()
+    multi = distribute.is_multi_worker(strategy)
+    configure_tensorflow(train_params["seed"], train_params["deterministic"], train_params["threads"],
+                         hardware.use_mixed_precision(train_params["mixed_precision"], gpus))
+    jit_compile = hardware.use_xla(train_params["jit_compile"], gpus, multi)
     replicas = strategy.num_replicas_in_sync
-    batch_size = variant["batch_size"] * replicas
-    if len(x_train) < batch_size:
-        raise ConfigError(f"variants.{name}.batch_size: {batch_size} is more than the {len(x_train)} training images")
-    steps_per_epoch = len(x_train) // batch_size
+    batch_size = global_batch_size(variant["batch_size"], replicas, len(data.x_train), key)
+    steps_per_epoch = len(data.x_train) // batch_size
     with strategy.scope():
-        training_model, inference_model = models.build_model(variant, card, f"variants.{name}",
-                                                             seed=train_params["seed"], crop_flip_in_pipeline=True)
-        compile_model(training_model, variant, steps_per_epoch * epochs, train_params["jit_compile"], replicas)
-    num_outputs = len(training_model.outputs)
-    depth = int(training_model.outputs[0].shape[-1])
+        training_model, inference_model = models.build_model(variant, data.card, key, seed=train_params["seed"],
+                                                             crop_flip_in_pipeline=True)
+        compile_model(training_model, variant, steps_per_epoch * epochs, jit_compile, replicas)
 
     chief = distribute.is_chief(strategy)
     if not chief:
         # the other workers of a multi-worker run log and checkpoint to scratch, deleted at the end
         backup_dir = Path(tempfile.mkdtemp(prefix=f"cnnlab-{name}-"))
+    backup_dir = Path(backup_dir)
     first_epoch, stopped = starting_point(strategy, backup_dir)
     if first_epoch:
         print(f"resuming {name} from its checkpoint after epoch {first_epoch} ({backup_dir})")
-    train_batches = epoch_batches(x_train, y_train, batch_size, train_params["seed"], first_epoch, epochs, depth,
-                                  num_outputs, batch_augmentation(variant["augmentation"], card))
-    val_batches = eval_batches(x_val, y_val, batch_size, depth, num_outputs) if len(x_val) else None
-    callbacks = make_callbacks(variant, backup_dir, first_epoch, main_head_prefix(training_model))
-    fit(strategy, training_model, variant, train_params, distribute.shard_by_data(train_batches),
-        None if val_batches is None else distribute.shard_by_data(val_batches), callbacks,
-        first_epoch=first_epoch, epochs=first_epoch if stopped else epochs,  # if stopped: only on_train_end is left
-        steps_per_epoch=steps_per_epoch, global_batch_size=batch_size)
+    depth, num_outputs = int(training_model.outputs[0].shape[-1]), len(training_model.outputs)
+    train_batches = epoch_batches(data.x_train, data.y_train, batch_size, train_params["seed"], first_epoch, epochs,
+                                  depth, num_outputs, batch_augmentation(variant["augmentation"], data.card))
+    val_batches = eval_batches(data.x_val, data.y_val, batch_size, depth, num_outputs) if len(data.x_val) else None
+    callbacks = make_callbacks(variant["early_stopping"], backup_dir, first_epoch, main_head_prefix(training_model))
+    fit(strategy, training_model, train_batches, val_batches, callbacks, first_epoch=first_epoch,
+        epochs=first_epoch if stopped else epochs,  # if stopped: only on_train_end is left
+        steps_per_epoch=steps_per_epoch, global_batch_size=batch_size, jit_compile=jit_compile,
+        loss_weights=models.loss_weights(variant, num_outputs), label_smoothing=variant["label_smoothing"])
     if chief:
         history = main_head_history(resume.read_history(backup_dir / "history.csv"), main_head_prefix(training_model))
-        save_model_outputs(out_dir, inference_model, card, history,
-                           training_summary(variant, history, x_train, x_val, epochs, replicas))
+        summary = training_summary(variant, history, len(data.x_train), len(data.x_val), epochs, replicas)
+        save_model_outputs(out_dir, inference_model, data.card, history, summary)
         resume.write_dvclive(backup_dir / "history.csv", live_dir)
     shutil.rmtree(backup_dir, ignore_errors=True)
+
+
+TrainingData = namedtuple("TrainingData", "card x_train y_train x_val y_val")
+
+
+def load_inputs(data_dir, key, needs_validation):
+    """The prepared training and validation splits and the dataset card."""
+    data = TrainingData(read_card(data_dir), *read_split(data_dir, "train"), *read_split(data_dir, "val"))
+    if needs_validation and len(data.x_val) == 0:
+        raise ConfigError(f"{key}.early_stopping: needs a validation split; set data.val_fraction > 0")
+    return data
+
+
+def global_batch_size(batch_size, replicas, train_images, key):
+    """`batch_size` is per replica; every replica takes one share of each global batch."""
+    if train_images < batch_size * replicas:
+        raise ConfigError(f"{key}.batch_size: {batch_size * replicas} is more than the {train_images} training images")
+    return batch_size * replicas
 
 
 def starting_point(strategy, backup_dir):
@@ -206,14 +222,15 @@ def starting_point(strategy, backup_dir):
     return epoch, bool(stopped)
 
 
-def fit(strategy, model, variant, train_params, train_batches, val_batches, callbacks, *, first_epoch, epochs,
-        steps_per_epoch, global_batch_size):
+def fit(strategy, model, train_batches, val_batches, callbacks, *, first_epoch, epochs, steps_per_epoch,
+        global_batch_size, jit_compile, loss_weights, label_smoothing):
+    train_batches = distribute.shard_by_data(train_batches)
+    val_batches = None if val_batches is None else distribute.shard_by_data(val_batches)
     if distribute.is_multi_worker(strategy):
         multi_worker.fit(strategy, model, train_batches, val_batches, first_epoch=first_epoch, epochs=epochs,
                          steps_per_epoch=steps_per_epoch, global_batch_size=global_batch_size,
-                         loss_weights=models.loss_weights(variant, len(model.outputs)) or [1.0],
-                         label_smoothing=variant["label_smoothing"], jit_compile=train_params["jit_compile"],
-                         callbacks=callbacks)
+                         loss_weights=loss_weights or [1.0], label_smoothing=label_smoothing,
+                         jit_compile=jit_compile, callbacks=callbacks)
         return
     model.fit(
         train_batches, initial_epoch=first_epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
@@ -261,26 +278,25 @@ def main_head_history(history, prefix):
     return history
 
 
-def make_callbacks(variant, backup_dir, first_epoch, metric_prefix=""):
+def make_callbacks(early_stopping, backup_dir, first_epoch, metric_prefix=""):
     """The callbacks of a run that starts at `first_epoch` (> 0 when resuming a killed run),
     in the order cnnlab/resume.py relies on: the checkpoint last."""
     backup_dir.mkdir(parents=True, exist_ok=True)
     resume.keep_history_before(backup_dir / "history.csv", first_epoch)
     callbacks = [EpochTimer(), resume.EpochSeededRandomness()]
-    stopping = variant["early_stopping"]
-    if stopping:
-        monitored = stopping["monitor"].replace("val_", f"val_{metric_prefix}", 1)
+    if early_stopping:
+        monitored = early_stopping["monitor"].replace("val_", f"val_{metric_prefix}", 1)
         callbacks.append(resume.ResumableEarlyStopping(
-            backup_dir, first_epoch, monitor=monitored, patience=stopping["patience"],
-            min_delta=stopping["min_delta"], restore_best_weights=stopping["restore_best"],
-            mode="min" if stopping["monitor"] == "val_loss" else "max"))
+            backup_dir, first_epoch, monitor=monitored, patience=early_stopping["patience"],
+            min_delta=early_stopping["min_delta"], restore_best_weights=early_stopping["restore_best"],
+            mode="min" if early_stopping["monitor"] == "val_loss" else "max"))
     return callbacks + [
         keras.callbacks.CSVLogger(str(backup_dir / "history.csv"), append=first_epoch > 0),
         resume.EpochCheckpoint(backup_dir),
     ]
 
 
-def training_summary(variant, history, x_train, x_val, epochs, replicas):
+def training_summary(variant, history, train_images, val_images, epochs, replicas):
     seconds = sum(history.get("epoch_seconds", []))
     epochs_run = len(history.get("loss", []))
     return {
@@ -288,9 +304,9 @@ def training_summary(variant, history, x_train, x_val, epochs, replicas):
         "epochs_run": epochs_run,
         "epochs_planned": epochs,
         "best_epoch": best_epoch(history, variant["early_stopping"]),
-        "images_per_second": round(len(x_train) * epochs_run / seconds, 1) if seconds else None,
-        "train_images": len(x_train),
-        "val_images": len(x_val),
+        "images_per_second": round(train_images * epochs_run / seconds, 1) if seconds else None,
+        "train_images": train_images,
+        "val_images": val_images,
         "batch_size": variant["batch_size"],
         "replicas": replicas,
         "optimizer": variant["optimizer"]["name"],

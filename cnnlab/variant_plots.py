@@ -5,9 +5,9 @@ import numpy as np
 
 from cnnlab import inspection, plotting
 from cnnlab.errors import ConfigError, DataError
-from cnnlab.evaluation import (confusion_frame, eval_dir, evaluate_command, load_json, load_test_split,
-                               load_variant_model, metrics_path, model_dir, output_names, train_command)
-from cnnlab.fileio import atomic_path, require
+from cnnlab.evaluation import confusion_frame, load_test_split, load_variant_model, output_names
+from cnnlab.fileio import atomic_path, load_json, require
+from cnnlab.layout import eval_dir, evaluate_command, metrics_path, model_dir, plots_dir, train_command
 
 
 def write_variant_plots(variant, settings, root=".", model=None):
@@ -44,7 +44,7 @@ def write_variant_plots(variant, settings, root=".", model=None):
             images, labels, probabilities, classes, inspection.confused_pairs(confusion, settings["confused_pairs"])),
     }
     figures.update(feature_map_figures(model, images, labels, classes, settings))
-    with atomic_path(Path(root) / "plots" / variant) as tmp:
+    with atomic_path(plots_dir(root, variant)) as tmp:
         plotting.save_figures(figures, tmp)
     return figures
 

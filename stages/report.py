@@ -3,7 +3,8 @@ import argparse
 
 from cnnlab.config import load_params
 from cnnlab.errors import exit_on_user_error
-from cnnlab.report import NOT_EVALUATED, REPORT_DIR, write_report
+from cnnlab.layout import REPORT_DIR
+from cnnlab.report import NOT_EVALUATED, write_report
 
 
 @exit_on_user_error

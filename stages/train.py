@@ -1,19 +1,10 @@
-"""DVC stage train@<variant>: train one experiment variant -> models/<variant>/."""
+"""DVC stage train@<variant>: train one experiment variant -> models/<variant>/ and dvclive/<variant>/."""
 import argparse
-import hashlib
-import json
 
 from cnnlab.config import load_params, variant_params
 from cnnlab.errors import exit_on_user_error
 from cnnlab.fileio import require
-
-
-def checkpoint_dir(name, variant, train_params, card_path):
-    """Resume state lives outside DVC outputs, keyed by everything that shapes the run,
-    so a changed variant never resumes from a stale checkpoint."""
-    with open(require(card_path, "dvc repro prepare"), "rb") as card:
-        fingerprint = json.dumps([variant, train_params], sort_keys=True).encode() + card.read()
-    return f"data/checkpoints/{name}/{hashlib.sha256(fingerprint).hexdigest()[:16]}"
+from cnnlab.layout import PREPARE, checkpoint_dir, live_dir, model_dir, prepared_dir
 
 
 @exit_on_user_error
@@ -23,12 +14,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     params = load_params()
     variant = variant_params(params, args.variant)
+    card = require(prepared_dir() / "card.json", PREPARE)
 
     from cnnlab.training import train_variant
 
-    train_variant(args.variant, variant, params["train"], data_dir="data/prepared",
-                  out_dir=f"models/{args.variant}", live_dir=f"dvclive/{args.variant}",
-                  backup_dir=checkpoint_dir(args.variant, variant, params["train"], "data/prepared/card.json"))
+    train_variant(args.variant, variant, params["train"], data_dir=prepared_dir(),
+                  out_dir=model_dir(".", args.variant), live_dir=live_dir(".", args.variant),
+                  backup_dir=checkpoint_dir(".", args.variant, [variant, params["train"]], card))
 
 
 if __name__ == "__main__":

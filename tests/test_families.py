@@ -9,14 +9,8 @@ from keras.src.utils import file_utils
 
 from cnnlab.errors import ConfigError
 from cnnlab.models import count_flops
-from cnnlab.models.families import (
-    AUX_LOSS_WEIGHTS,
-    FAMILIES,
-    OPTION_DOCS,
-    build_family,
-    loss_weights,
-    validate_family_options,
-)
+from cnnlab.config.families import FAMILIES, OPTION_DOCS, validate_family_options
+from cnnlab.models.families import AUX_LOSS_WEIGHTS, build_family, loss_weights
 
 KEY = "variants.v.options"
 
@@ -29,7 +23,8 @@ def fresh_keras_session():
 
 def make_model(family, options, shape, num_classes, key=KEY):
     inputs = keras.Input(shape)
-    return keras.Model(inputs, build_family(family, options, inputs, num_classes, key=key))
+    checked = validate_family_options(family, options, key)
+    return keras.Model(inputs, build_family(family, checked, inputs, num_classes, key=key))
 
 
 def train_one_step(model, family, num_classes):
@@ -376,11 +371,6 @@ def test_options_must_be_a_mapping():
     assert str(error.value) == f"{KEY}: must be a mapping of settings, got [3]"
 
 
-def test_build_family_validates_its_options():
-    with pytest.raises(ConfigError, match=rf"^{KEY}\.depth: must be >= 1, got -1$"):
-        make_model("resnet", {"depth": -1}, (32, 32, 3), 10)
-
-
 def test_imagenet_weights_offline_fail_with_one_line_saying_what_to_do(monkeypatch):
     def offline_get_file(fname, origin, **kwargs):
         raise Exception(
@@ -447,7 +437,7 @@ def test_count_flops_counts_conv_and_dense_multiply_adds():
 def test_main_head_model_with_preprocessing_saves_and_reloads(family, options, tmp_path):
     raw = keras.Input((32, 32, 3))
     scaled = keras.layers.Rescaling(1 / 255, name="scale")(raw)
-    model = keras.Model(raw, build_family(family, options, scaled, 10)[0])
+    model = keras.Model(raw, build_family(family, validate_family_options(family, options, KEY), scaled, 10)[0])
     images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
 
     model.save(tmp_path / "model.keras")

@@ -8,7 +8,7 @@ from PIL import Image
 
 from cnnlab import models
 from cnnlab.config import load_params
-from cnnlab.data import prepare
+from cnnlab.data.preparation import prepare
 from cnnlab.evaluation import evaluate_variant
 from cnnlab.training import train_variant
 from tests.helpers import REPO

@@ -7,11 +7,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-import stages.compare
 from cnnlab.errors import ConfigError, UserError
 from cnnlab.evaluation import load_model, load_test_split
 from cnnlab.fileio import DiskFullError
-from cnnlab.plotting import (comparison_frame, plot_comparison, plot_confusion, plot_curves, plot_per_class,
+from cnnlab.plotting import (plot_comparison, plot_confusion, plot_curves, plot_per_class,
                              save_figure, save_figures)
 from cnnlab.variant_plots import feature_map_figures, write_variant_plots
 from tests.model_fixtures import CLASSES, VARIANT, trained_project, write_variant
@@ -176,34 +175,3 @@ def test_out_of_range_feature_map_index_names_the_key(project):
 def test_variant_plots_name_the_command_that_makes_a_missing_input(project):
     with pytest.raises(UserError, match=r"models/untrained/history.json.*dvc repro train@untrained"):
         write_variant_plots("untrained", SETTINGS, project)
-
-
-def test_comparison_table_chart_and_sort_order(project, monkeypatch):
-    metrics = json.loads((project / "metrics" / f"{VARIANT}.json").read_text())
-    better = {**metrics, "test_accuracy": 0.99, "params": 10_000, "train_seconds": 40.0}
-    (project / "metrics" / "better.json").write_text(json.dumps(better))
-    write_variant(project, "better", _unused_model(), {}, training={"batch_size": 64, "optimizer": "sgd",
-                                                                     "learning_rate": 0.1})
-    monkeypatch.chdir(project)
-    monkeypatch.setattr(stages.compare, "load_params", lambda: {"variants": {VARIANT: {}, "better": {}}})
-
-    stages.compare.main([])
-
-    table = pd.read_csv(project / "plots" / "comparison.csv")
-    assert list(table["variant"]) == ["better", VARIANT]
-    assert table.loc[0, "optimizer"] == "sgd" and table.loc[0, "params"] == 10_000
-    markdown = (project / "plots" / "comparison.md").read_text().splitlines()
-    assert [cell.strip() for cell in markdown[0].split("|")[1:4]] == ["variant", "params", "test accuracy"]
-    assert [line.split("|")[1].strip() for line in markdown[2:]] == ["better", VARIANT]
-    assert png_size(project / "plots" / "comparison.png")[0] >= 1000
-    chart = plot_comparison(comparison_frame(["better", VARIANT], project))
-    assert [[t.get_text() for t in ax.texts] for ax in chart.axes] == [["better", VARIANT]] * 2
-
-
-def _unused_model():
-    return keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
-
-
-def test_comparison_of_an_unevaluated_variant_names_evaluate(project):
-    with pytest.raises(UserError, match=r"metrics/nothing.json.*dvc repro evaluate@nothing"):
-        comparison_frame(["nothing"], project)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cnnlab.config import load_params, validate_variant
-from cnnlab.data import prepare
+from cnnlab.data.preparation import prepare
 from cnnlab.data.images import read_image
 from cnnlab.evaluation import evaluate_variant
 from cnnlab.training import train_variant

@@ -1,15 +1,7 @@
 """Stage 1 library: read a dataset from wherever it lives, normalize it, write data/prepared/.
 
-Public API: `prepare(data_params, out_dir, download_dir) -> card` (see docs/design.md).
+`cnnlab.data.preparation.prepare(data_params, out_dir, download_dir) -> card` writes it and
+`cnnlab.data.prepared` reads it back (see docs/design.md). Nothing is imported here: image-
+decoding worker processes import this package and must start fast, and the stages that only
+read the prepared splits must not depend on the readers of every dataset format.
 """
-__all__ = ["prepare"]
-
-
-def __getattr__(name):
-    # Lazy, because image-decoding worker processes import this package and must start fast
-    # (scikit-learn alone takes seconds to import).
-    if name == "prepare":
-        from cnnlab.data.preparation import prepare
-
-        return prepare
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,9 +4,8 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.errors import DataError
-from cnnlab.fileio import require
-
-PREPARE = "dvc repro prepare"
+from cnnlab.fileio import load_json, require
+from cnnlab.layout import PREPARE
 
 
 def read_split(prepared_dir, split):
@@ -17,3 +16,8 @@ def read_split(prepared_dir, split):
             return arrays["x"], arrays["y"].astype(np.int64)
     except (KeyError, ValueError, OSError) as error:
         raise DataError(f"{path}: unreadable, needs arrays x and y ({error}); rerun `{PREPARE}`") from None
+
+
+def read_card(prepared_dir):
+    """The dataset card (card.json): classes, shape, counts, normalization statistics, source."""
+    return load_json(Path(prepared_dir) / "card.json", PREPARE)

@@ -10,13 +10,6 @@ import keras
 from cnnlab.models import families
 from cnnlab.models.layers import build_layers
 
-FAMILY_NAMES = ("layers", *families.FAMILIES)
-
-
-def validate_family_options(family, options, key):
-    return families.validate_family_options(family, options, key)
-
-
 def normalization_layer(card):
     """Scale to [0, 1], or standardize with the training split's per-channel mean/std."""
     if card["normalization"] == "standardize":

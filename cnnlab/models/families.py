@@ -1,17 +1,12 @@
 """Named CNN families (alexnet, vgg16, googlenet, resnet), adapted to the image size and
-class count, with their options validated up front.
+class count. Their options are checked up front by cnnlab.config.families:
 
-    options = validate_family_options("googlenet", {"width": 0.5}, "variants.g.options")
-    outputs = build_family("googlenet", options, normalized_inputs, num_classes)
+    outputs = build_family("googlenet", checked_options, normalized_inputs, num_classes)
     model.compile(loss=[...] * len(outputs), loss_weights=AUX_LOSS_WEIGHTS["googlenet"])
 
-Each family lives in its own module (family_<name>.py) with OPTIONS (a params.yaml
-schema section: option -> cnnlab.config.Field), LOSS_WEIGHTS, build() and, where
-options constrain each other, check().
+Each family lives in its own module (family_<name>.py) with LOSS_WEIGHTS and build().
 """
 
-from cnnlab.config import did_you_mean, validate_section
-from cnnlab.errors import ConfigError
 from cnnlab.models import family_alexnet, family_googlenet, family_resnet, family_vgg16
 
 _MODULES = {
@@ -19,17 +14,6 @@ _MODULES = {
     "vgg16": family_vgg16,
     "googlenet": family_googlenet,
     "resnet": family_resnet,
-}
-
-FAMILIES = {
-    name: {option: field.default for option, field in module.OPTIONS.items()}
-    for name, module in _MODULES.items()
-}
-"""family -> {option: default}; OPTION_DOCS has the same shape with one line per option."""
-
-OPTION_DOCS = {
-    name: {option: field.help for option, field in module.OPTIONS.items()}
-    for name, module in _MODULES.items()
 }
 
 AUX_LOSS_WEIGHTS = {name: module.LOSS_WEIGHTS for name, module in _MODULES.items()}
@@ -44,31 +28,13 @@ def loss_weights(family, num_outputs):
     return weights
 
 
-def validate_family_options(family, options, key):
-    """Return `options` with defaults filled in; ConfigError naming `key` or `key.option`."""
-    module = _module(family, key)
-    filled = validate_section(options, module.OPTIONS, key)
-    if hasattr(module, "check"):
-        module.check(filled, key)
-    return filled
-
-
 def build_family(family, options, inputs, num_classes, key="options"):
     """Output tensors (softmax probabilities, main head first) of `family` applied to
-    `inputs`, a normalized float tensor (N, H, W, C).
+    `inputs`, a normalized float tensor (N, H, W, C); `options` as checked by
+    cnnlab.config.families.validate_family_options.
 
     `key` names the options in errors that only show at build time (for example
     ImageNet weights that cannot be downloaded); an image too small for the family
     raises a ConfigError naming data.image_size.
     """
-    options = validate_family_options(family, options, key)
     return _MODULES[family].build(options, inputs, num_classes, key)
-
-
-def _module(family, key):
-    if not isinstance(family, str) or family not in _MODULES:
-        raise ConfigError(
-            f"{key}: unknown family {family!r}{did_you_mean(family, _MODULES)}; "
-            f"known families: {', '.join(sorted(_MODULES))}"
-        )
-    return _MODULES[family]

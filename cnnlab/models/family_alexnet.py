@@ -10,22 +10,8 @@ The three pools stay: without the stride-4 conv, 32 px already ends at 3x3 after
 
 from keras import layers
 
-from cnnlab.config import Field, choice, number
-from cnnlab.models.family_common import STEMS, require_min_size, resolve_stem, scaled
+from cnnlab.models.family_common import require_min_size, resolve_stem, scaled
 
-OPTIONS = {
-    "stem": Field(
-        choice(*STEMS),
-        "auto",
-        "first conv: auto (by image size) | small 3x3/1 | medium 5x5/2 | classic 11x11/4",
-    ),
-    "width": Field(
-        number(0, low_open=True), 1.0, "multiplier on the conv filters 96-256-384-384-256"
-    ),
-    "dense_units": Field(
-        number(1, integer=True), 4096, "units of each of the two hidden dense layers"
-    ),
-}
 LOSS_WEIGHTS = [1.0]
 
 # kernel, strides, padding of conv1 per stem, and the smallest image side that still

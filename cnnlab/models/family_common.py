@@ -2,7 +2,6 @@
 
 from cnnlab.errors import ConfigError
 
-STEMS = ("auto", "small", "medium", "classic")
 # `stem: auto` picks by the smaller image side. The thresholds keep the feature maps
 # of the later stages close to their ImageNet sizes: a stride-1 stem below 64 px, a
 # stride-2/4 stem up to 127 px, the classic large-stride stem from 128 px on

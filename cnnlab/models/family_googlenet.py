@@ -11,22 +11,8 @@ image size so that inception 3a sees a 16-63 px map:
 
 from keras import layers
 
-from cnnlab.config import Field, choice, number
-from cnnlab.models.family_common import STEMS, require_min_size, resolve_stem, scaled
+from cnnlab.models.family_common import require_min_size, resolve_stem, scaled
 
-OPTIONS = {
-    "stem": Field(
-        choice(*STEMS),
-        "auto",
-        "auto (by image size) | small (no stem pools) | medium (3x3/1 conv, "
-        "2 pools) | classic (7x7/2 conv, 2 pools)",
-    ),
-    "width": Field(
-        number(0, low_open=True),
-        1.0,
-        "multiplier on every conv filter count and the aux dense units",
-    ),
-}
 LOSS_WEIGHTS = [1.0, 0.3, 0.3]
 
 # 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool projection (Szegedy et al. 2014, table 1)

@@ -11,45 +11,9 @@ ImageNet 7x7/2 conv + 3x3/2 max pool; auto picks by image size.
 
 from keras import layers
 
-from cnnlab.config import Field, choice, number, positive_int_or_list
-from cnnlab.errors import ConfigError
-from cnnlab.models.family_common import STEMS, resolve_stem
+from cnnlab.models.family_common import resolve_stem
 
-OPTIONS = {
-    "depth": Field(
-        positive_int_or_list,
-        3,
-        "residual blocks per stage: n (same for every stage; 3 stages -> "
-        "6n+2 layers) or a list with one count per stage",
-    ),
-    "width": Field(
-        number(1, integer=True),
-        16,
-        "filters of the stem and first stage; doubled at each later stage",
-    ),
-    "stages": Field(number(1, integer=True), 3, "number of stages"),
-    "downsample": Field(
-        choice("stride", "maxpool"),
-        "stride",
-        "how later stages halve the map: stride (stride-2 conv) | maxpool (2x2 max pool)",
-    ),
-    "stem": Field(
-        choice(*STEMS),
-        "auto",
-        "auto (by image size) | small 3x3/1 conv | medium + 3x3/2 max pool | "
-        "classic 7x7/2 conv + 3x3/2 max pool",
-    ),
-}
 LOSS_WEIGHTS = [1.0]
-
-
-def check(options, key):
-    depth = options["depth"]
-    if isinstance(depth, list) and len(depth) != options["stages"]:
-        raise ConfigError(
-            f"{key}.depth: has {len(depth)} entries but stages is "
-            f"{options['stages']}; give one block count per stage"
-        )
 
 
 def _blocks_per_stage(options):

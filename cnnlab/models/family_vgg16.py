@@ -15,67 +15,14 @@ learning to need fine-tuning rather than a frozen base alone.
 import keras
 from keras import layers
 
-from cnnlab.config import Field, auto_or_positive_int, boolean, choice, number, optional
 from cnnlab.errors import ConfigError
 from cnnlab.models.family_common import channels, image_size, require_min_size, scaled
 
-OPTIONS = {
-    "implementation": Field(
-        choice("hand", "keras"), "hand", "hand (built here) | keras (keras.applications.VGG16)"
-    ),
-    "batchnorm": Field(
-        boolean, False, "hand only: conv -> BatchNorm -> ReLU instead of conv+ReLU"
-    ),
-    "width": Field(
-        number(0, low_open=True),
-        1.0,
-        "hand only: multiplier on the conv filters 64-128-256-512-512 (0.5: a quarter of the FLOPs)",
-    ),
-    "dense_units": Field(
-        auto_or_positive_int,
-        "auto",
-        "hidden dense units: auto = 4096 from 64 px, 512 below (512 in the ImageNet-transfer head)",
-    ),
-    "weights": Field(
-        optional(choice("imagenet")),
-        None,
-        "keras only: null (random init) | imagenet (transfer learning, downloads the weights once)",
-    ),
-    "fine_tune_at": Field(
-        optional(number(1, 5, integer=True)),
-        None,
-        "imagenet only: first VGG block (1-5) left trainable; null freezes the whole base",
-    ),
-}
 LOSS_WEIGHTS = [1.0]
 
 MIN_SIZE = 32
 CIFAR_HEAD_BELOW = 64
 BLOCKS = [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)]  # filters, convs per block
-
-
-def check(options, key):
-    keras_top = options["implementation"] == "keras" and options["weights"] is None
-    if options["implementation"] == "keras" and options["batchnorm"]:
-        raise ConfigError(
-            f"{key}.batchnorm: keras's VGG16 has no BatchNorm; use implementation: hand"
-        )
-    if options["implementation"] == "keras" and options["width"] != 1:
-        raise ConfigError(
-            f"{key}.width: keras's VGG16 has the paper's widths; use implementation: hand"
-        )
-    if options["weights"] == "imagenet" and options["implementation"] != "keras":
-        raise ConfigError(f"{key}.weights: imagenet weights need implementation: keras")
-    if options["fine_tune_at"] is not None and options["weights"] is None:
-        raise ConfigError(
-            f"{key}.fine_tune_at: only applies with weights: imagenet "
-            "(with weights null every layer trains)"
-        )
-    if keras_top and options["dense_units"] not in ("auto", 4096):
-        raise ConfigError(
-            f"{key}.dense_units: keras's VGG16 top is fixed at 4096-4096; "
-            "leave dense_units at auto or use implementation: hand"
-        )
 
 
 def build(options, inputs, num_classes, key):

@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from cnnlab.data import prepare
+from cnnlab.data.preparation import prepare
 from cnnlab.data.archives import ZipTree
 from cnnlab.errors import ConfigError, DataError
 from data_helpers import assert_nothing_written, data_params, make_tar, write_class_folders

@@ -7,7 +7,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from cnnlab.data import prepare
+from cnnlab.data.preparation import prepare
 from cnnlab.data.checksums import Checksum
 from cnnlab.errors import ConfigError, DataError
 from data_helpers import CIFAR_CLASSES, assert_nothing_written, data_params, load_split, write_cifar_archive

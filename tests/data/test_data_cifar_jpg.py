@@ -4,7 +4,7 @@ import tarfile
 import numpy as np
 from PIL import Image
 
-from cnnlab.data import prepare
+from cnnlab.data.preparation import prepare
 from cnnlab.data.folder import read_folder
 from cnnlab.data.images import ImageSpec
 from data_helpers import CIFAR_CLASSES, data_params, load_split, make_tar

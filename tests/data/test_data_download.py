@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from cnnlab.data import prepare
+from cnnlab.data.preparation import prepare
 from cnnlab.data.checksums import Checksum
 from cnnlab.data.download import download
 from cnnlab.errors import DataError

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab.data import prepare
+from cnnlab.data.preparation import prepare
 from cnnlab.data.images import read_image
 from cnnlab.errors import DataError
 from data_helpers import assert_nothing_written, data_params, load_split, make_tar, write_class_folders, write_image

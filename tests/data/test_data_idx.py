@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from cnnlab.data import prepare
+from cnnlab.data.preparation import prepare
 from cnnlab.data.idx import DATASETS, FILES, IMAGES_MAGIC, LABELS_MAGIC
 from cnnlab.errors import ConfigError, DataError
 from data_helpers import assert_nothing_written, data_params, idx_bytes, load_split

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from cnnlab.data import prepare
+from cnnlab.data.preparation import prepare
 from cnnlab.data.preparation import channel_stats
 from cnnlab.data.splits import select_splits
 from cnnlab.errors import ConfigError, DataError

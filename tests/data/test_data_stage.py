@@ -34,7 +34,7 @@ def test_a_user_error_is_one_line_and_exit_code_2(tmp_path, monkeypatch, capsys)
     write_params(tmp_path, {"dataset": "folder", "source": "no/such/folder"})
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exit_info:
-        stage.main()
+        stage.main([])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == ("error: data.source: no/such/folder does not exist; "
                                        "give an existing file, folder or http(s) URL\n")

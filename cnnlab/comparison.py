@@ -1,0 +1,75 @@
+"""Every variant side by side: one row per variant from params.yaml, metrics/<variant>.json and
+models/<variant>/training.json. Built here once, for the compare stage (plots/comparison.*)
+and for the report."""
+from operator import itemgetter
+
+import pandas as pd
+
+from cnnlab.errors import UserError
+from cnnlab.fileio import load_json, write_text
+from cnnlab.layout import comparison_dir, evaluate_command, metrics_path, model_dir, train_command
+from cnnlab.plotting import plot_comparison, save_figure
+
+TRAINING_FACTS = ("optimizer", "learning_rate", "batch_size", "flops_per_image")
+TABLE_COLUMNS = {
+    "variant": "variant", "params": "params", "test_accuracy": "test accuracy", "test_loss": "test loss",
+    "val_accuracy": "val accuracy", "epochs_run": "epochs run", "train_seconds": "train time (s)",
+    "images_per_second": "images/s", "batch_size": "batch size", "optimizer": "optimizer",
+    "learning_rate": "learning rate",
+}
+
+
+def variant_rows(variants, root="."):
+    """One dict per variant of the validated `variants` params: evaluated ones by test accuracy
+    (best first), then the others in params order with `evaluated` False."""
+    rows = [variant_row(name, variant, root) for name, variant in variants.items()]
+    evaluated = sorted((row for row in rows if row["evaluated"]), key=itemgetter("test_accuracy"), reverse=True)
+    return evaluated + [row for row in rows if not row["evaluated"]]
+
+
+def variant_row(name, variant, root):
+    row = {"variant": name, "description": variant["description"], "architecture": architecture(variant),
+           "optimizer": variant["optimizer"]["name"], "learning_rate": variant["optimizer"]["learning_rate"],
+           "batch_size": variant["batch_size"]}
+    path = metrics_path(root, name)
+    if not path.exists():
+        return {**row, "evaluated": False}
+    metrics = load_json(path, evaluate_command(name))
+    return {**row, **training_facts(root, name), **metrics, "evaluated": True}
+
+
+def training_facts(root, variant):
+    """What the training run actually used (models/<variant>/training.json). Without it (models/
+    not pulled from the DVC cache) the row keeps the settings from params.yaml."""
+    path = model_dir(root, variant) / "training.json"
+    if not path.exists():
+        return {}
+    training = load_json(path, train_command(variant))
+    return {key: training[key] for key in TRAINING_FACTS if key in training}
+
+
+def architecture(variant):
+    if variant["family"] == "layers":
+        return f"layers ({len(variant['layers'])} layers)"
+    options = ", ".join(f"{option}={value}" for option, value in variant["options"].items())
+    return f"{variant['family']} ({options})" if options else variant["family"]
+
+
+def comparison_frame(rows):
+    """The evaluated rows as a table with TABLE_COLUMNS, in the rows' order."""
+    return pd.DataFrame([row for row in rows if row["evaluated"]], columns=list(TABLE_COLUMNS))
+
+
+def write_comparison(variants, root="."):
+    """plots/comparison.csv, .md and .png of every variant; each must have been evaluated."""
+    rows = variant_rows(variants, root)
+    missing = [row["variant"] for row in rows if not row["evaluated"]]
+    if missing:
+        raise UserError(f"{metrics_path(root, missing[0])}: missing; run `{evaluate_command(missing[0])}` first")
+    frame = comparison_frame(rows)
+    plots = comparison_dir(root)
+    write_text(plots / "comparison.csv", frame.to_csv(index=False))
+    write_text(plots / "comparison.md", frame.rename(columns=TABLE_COLUMNS)
+               .to_markdown(index=False, floatfmt=".4g") + "\n")
+    save_figure(plot_comparison(frame), plots / "comparison.png")
+    return frame

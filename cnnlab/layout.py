@@ -1,0 +1,58 @@
+"""Where each file of the pipeline lives and the command that produces it (docs/design.md).
+
+Paths are relative to the project root `root`. Keras-free, so every stage can name a path
+or the command to run without loading TensorFlow.
+"""
+import hashlib
+import json
+from pathlib import Path
+
+PREPARE = "dvc repro prepare"
+PREPARED_DIR = Path("data/prepared")
+DOWNLOAD_DIR = Path("data/downloads")  # gitignored cache, not a DVC output
+CHECKPOINTS_DIR = Path("data/checkpoints")  # resume state, outside DVC's outputs
+REPORT_DIR = Path("report")
+
+
+def train_command(variant):
+    return f"dvc repro train@{variant}"
+
+
+def evaluate_command(variant):
+    return f"dvc repro evaluate@{variant}"
+
+
+def prepared_dir(root="."):
+    return Path(root) / PREPARED_DIR
+
+
+def model_dir(root, variant):
+    return Path(root) / "models" / variant
+
+
+def live_dir(root, variant):
+    """dvclive's per-epoch log of the variant's training."""
+    return Path(root) / "dvclive" / variant
+
+
+def eval_dir(root, variant):
+    return Path(root) / "eval" / variant
+
+
+def metrics_path(root, variant):
+    return Path(root) / "metrics" / f"{variant}.json"
+
+
+def plots_dir(root, variant):
+    return Path(root) / "plots" / variant
+
+
+def comparison_dir(root="."):
+    return Path(root) / "plots"
+
+
+def checkpoint_dir(root, variant, settings, card_path):
+    """Resume state of one training run, keyed by everything that shapes it (`settings` and the
+    dataset card), so a changed variant never resumes from a stale checkpoint."""
+    fingerprint = json.dumps(settings, sort_keys=True).encode() + Path(card_path).read_bytes()
+    return Path(root) / CHECKPOINTS_DIR / variant / hashlib.sha256(fingerprint).hexdigest()[:16]

@@ -1,0 +1,70 @@
+"""The comparison of every variant (cnnlab.comparison): one table for the compare stage and the report."""
+import json
+
+import keras
+import pandas as pd
+import pytest
+
+import stages.compare
+from cnnlab.comparison import architecture, comparison_frame, variant_rows, write_comparison
+from cnnlab.config import validate_variant
+from cnnlab.errors import UserError
+from cnnlab.plotting import plot_comparison
+from tests.model_fixtures import VARIANT, trained_project, write_variant
+
+LAYERS = {"layers": [{"type": "flatten"}, {"type": "dense", "units": "classes", "activation": "softmax"}]}
+
+
+def variants(*names):
+    return {name: validate_variant(LAYERS, f"variants.{name}") for name in names}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = trained_project(tmp_path_factory)
+    metrics = json.loads((root / "metrics" / f"{VARIANT}.json").read_text())
+    better = {**metrics, "test_accuracy": 0.99, "params": 10_000, "train_seconds": 40.0}
+    (root / "metrics" / "better.json").write_text(json.dumps(better))
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    write_variant(root, "better", model, {}, training={"batch_size": 64, "optimizer": "sgd", "learning_rate": 0.1})
+    return root
+
+
+def test_compare_stage_writes_table_and_chart_best_first(project, monkeypatch):
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(stages.compare, "load_params", lambda: {"variants": variants(VARIANT, "better")})
+
+    stages.compare.main([])
+
+    table = pd.read_csv(project / "plots" / "comparison.csv")
+    assert list(table["variant"]) == ["better", VARIANT]
+    assert table.loc[0, "optimizer"] == "sgd" and table.loc[0, "params"] == 10_000
+    markdown = (project / "plots" / "comparison.md").read_text().splitlines()
+    assert [cell.strip() for cell in markdown[0].split("|")[1:4]] == ["variant", "params", "test accuracy"]
+    assert [line.split("|")[1].strip() for line in markdown[2:]] == ["better", VARIANT]
+    chart = plot_comparison(comparison_frame(variant_rows(variants(VARIANT, "better"), project)))
+    assert [[t.get_text() for t in ax.texts] for ax in chart.axes] == [["better", VARIANT]] * 2
+
+
+def test_rows_put_unevaluated_variants_last_in_params_order(project):
+    rows = variant_rows(variants("waiting", VARIANT, "better", "also_waiting"), project)
+
+    assert [(row["variant"], row["evaluated"]) for row in rows] == [
+        ("better", True), (VARIANT, True), ("waiting", False), ("also_waiting", False)]
+    assert list(comparison_frame(rows)["variant"]) == ["better", VARIANT]
+
+
+def test_training_json_overrides_the_params_settings(project):
+    (row,) = variant_rows(variants("better"), project)
+    assert (row["optimizer"], row["learning_rate"], row["batch_size"]) == ("sgd", 0.1, 64)
+
+
+def test_architecture_names_the_family_and_its_options():
+    resnet = validate_variant({"family": "resnet", "options": {"depth": 1}}, "variants.r")
+    assert architecture(resnet).startswith("resnet (depth=1, width=16, stages=3")
+    assert architecture(variants("v")["v"]) == "layers (2 layers)"
+
+
+def test_comparison_of_an_unevaluated_variant_names_evaluate(project):
+    with pytest.raises(UserError, match=r"metrics/nothing.json: missing; run `dvc repro evaluate@nothing`"):
+        write_comparison(variants("nothing"), project)
