@@ -10,25 +10,28 @@ from cnnlab.fileio import load_json, write_text
 from cnnlab.layout import comparison_dir, evaluate_command, metrics_path, model_dir, train_command
 from cnnlab.plotting import plot_comparison, save_figure
 
-TRAINING_FACTS = ("optimizer", "learning_rate", "batch_size", "flops_per_image")
+CURVES = ("val_accuracy", "val_loss", "accuracy", "loss")
+TRAINING_FACTS = ("optimizer", "learning_rate", "batch_size", "flops_per_image", "images_per_second")
 TABLE_COLUMNS = {
     "variant": "variant", "params": "params", "test_accuracy": "test accuracy", "test_loss": "test loss",
-    "val_accuracy": "val accuracy", "epochs_run": "epochs run", "train_seconds": "train time (s)",
+    "best_val_accuracy": "best val accuracy", "epochs_run": "epochs run", "train_seconds": "train time (s)",
     "images_per_second": "images/s", "batch_size": "batch size", "optimizer": "optimizer",
     "learning_rate": "learning rate",
 }
 
 
-def variant_rows(variants, root="."):
+def variant_rows(variants, root=".", descriptions=None):
     """One dict per variant of the validated `variants` params: evaluated ones by test accuracy
     (best first), then the others in params order with `evaluated` False."""
-    rows = [variant_row(name, variant, root) for name, variant in variants.items()]
+    descriptions = descriptions or {}
+    rows = [{**variant_row(name, variant, root), "description": descriptions.get(name)}
+            for name, variant in variants.items()]
     evaluated = sorted((row for row in rows if row["evaluated"]), key=itemgetter("test_accuracy"), reverse=True)
     return evaluated + [row for row in rows if not row["evaluated"]]
 
 
 def variant_row(name, variant, root):
-    row = {"variant": name, "description": variant["description"], "architecture": architecture(variant),
+    row = {"variant": name, "architecture": architecture(variant),
            "optimizer": variant["optimizer"]["name"], "learning_rate": variant["optimizer"]["learning_rate"],
            "batch_size": variant["batch_size"]}
     path = metrics_path(root, name)
@@ -60,8 +63,22 @@ def comparison_frame(rows):
     return pd.DataFrame([row for row in rows if row["evaluated"]], columns=list(TABLE_COLUMNS))
 
 
+def learning_curves(variants, root="."):
+    """Every variant's scores per epoch (models/<variant>/history.json) in long format, one row
+    per variant and epoch: the data of the cross-variant curves in `dvc plots show`."""
+    frames = []
+    for name in variants:
+        history = load_json(model_dir(root, name) / "history.json", train_command(name))
+        frame = pd.DataFrame({metric: history[metric] for metric in CURVES if metric in history})
+        frame.insert(0, "epoch", range(1, len(frame) + 1))
+        frame.insert(0, "variant", name)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True).reindex(columns=["variant", "epoch", *CURVES])
+
+
 def write_comparison(variants, root="."):
-    """plots/comparison.csv, .md and .png of every variant; each must have been evaluated."""
+    """plots/comparison.csv, .md and .png and plots/curves.csv of every variant; each must have
+    been evaluated."""
     rows = variant_rows(variants, root)
     missing = [row["variant"] for row in rows if not row["evaluated"]]
     if missing:
@@ -72,4 +89,5 @@ def write_comparison(variants, root="."):
     write_text(plots / "comparison.md", frame.rename(columns=TABLE_COLUMNS)
                .to_markdown(index=False, floatfmt=".4g") + "\n")
     save_figure(plot_comparison(frame), plots / "comparison.png")
+    write_text(plots / "curves.csv", learning_curves(variants, root).to_csv(index=False, float_format="%.6g"))
     return frame

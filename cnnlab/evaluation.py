@@ -10,13 +10,13 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (accuracy_score, confusion_matrix, precision_recall_fscore_support,
+from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support,
                              top_k_accuracy_score)
 
 from cnnlab.data.prepared import read_card, read_split
 from cnnlab.errors import DataError
 from cnnlab.fileio import atomic_path, load_json, require, write_json, write_text
-from cnnlab.layout import eval_dir, metrics_path, model_dir, prepared_dir, train_command
+from cnnlab.layout import eval_dir, metrics_path, model_dir, per_class_path, prepared_dir, train_command
 
 PREDICT_BATCH_SIZE = 256
 TOP_K = 5
@@ -82,9 +82,9 @@ def crossentropy(labels, probabilities):
 
 
 def compute_metrics(labels, probabilities, classes):
-    """Accuracy, loss, top-5 (more than 5 classes), per-class and macro precision/recall/F1."""
+    """The test scores metrics/<variant>.json holds, flat: accuracy, loss, top-5 (more than 5
+    classes) and macro F1 over the real classes."""
     predicted = probabilities.argmax(axis=1)
-    real = np.arange(len(classes))
     metrics = {
         "test_accuracy": float(accuracy_score(labels, predicted)),
         "test_loss": crossentropy(labels, probabilities),
@@ -92,31 +92,39 @@ def compute_metrics(labels, probabilities, classes):
     if len(classes) > TOP_K:
         metrics["test_top5_accuracy"] = float(top_k_accuracy_score(
             labels, probabilities, k=TOP_K, labels=np.arange(probabilities.shape[1])))
-    macro = precision_recall_fscore_support(labels, predicted, labels=real, average="macro", zero_division=0)
-    metrics.update(macro_precision=float(macro[0]), macro_recall=float(macro[1]), macro_f1=float(macro[2]))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        labels, predicted, labels=real, zero_division=0)
-    metrics["per_class"] = {
-        name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-        for name, p, r, f, s in zip(classes, precision, recall, f1, support)
-    }
+    metrics["macro_f1"] = float(f1_score(labels, predicted, labels=np.arange(len(classes)), average="macro",
+                                         zero_division=0))
     return metrics
 
 
+def per_class_frame(labels, probabilities, classes):
+    """Precision, recall, F1 and support of each class on the test split, in class order
+    (eval/<variant>/per_class.csv, a DVC bar chart; kept out of the metrics so that `dvc exp
+    show` has a handful of columns per variant whatever the number of classes)."""
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, probabilities.argmax(axis=1), labels=np.arange(len(classes)), zero_division=0)
+    return pd.DataFrame({"class": list(classes), "precision": precision, "recall": recall, "f1": f1,
+                         "support": support})
+
+
 def training_metrics(directory, variant):
-    """Size and training facts of a trained variant (summary.json, training.json, history.json)."""
+    """Size and training facts of a trained variant (summary.json, training.json, history.json).
+
+    Only the training time is a timing here: it is what a person compares variants by, and a
+    variant whose stages DVC did not rerun keeps its file, so `dvc exp show --only-changed`
+    shows it for the retrained variants only. Throughput (images/s) stays in training.json and
+    the comparison table."""
     command = train_command(variant)
     summary = load_json(Path(directory) / "summary.json", command)
     training = load_json(Path(directory) / "training.json", command)
     history = load_json(Path(directory) / "history.json", command)
     val_accuracy = history.get("val_accuracy")
     return {
+        "best_val_accuracy": max(val_accuracy) if val_accuracy else None,
+        "best_epoch": training.get("best_epoch"),
+        "epochs_run": training.get("epochs_run"),
         "params": summary.get("total_params"),
         "train_seconds": training.get("train_seconds"),
-        "epochs_run": training.get("epochs_run"),
-        "best_epoch": training.get("best_epoch"),
-        "images_per_second": training.get("images_per_second"),
-        "val_accuracy": max(val_accuracy) if val_accuracy else None,
     }
 
 
@@ -171,5 +179,7 @@ def evaluate_variant(variant, root=".", tta=False, batch_size=PREDICT_BATCH_SIZE
                    .to_csv(index=False, float_format="%.6f"))
         write_text(tmp / "confusion.csv", confusion_frame(labels, probabilities, names, card["num_classes"])
                    .to_csv())
+    write_text(per_class_path(root, variant), per_class_frame(labels, probabilities, card["classes"])
+               .to_csv(index=False, float_format="%.6f"))
     write_json(metrics_path(root, variant), metrics)
     return metrics

@@ -43,6 +43,11 @@ def metrics_path(root, variant):
     return Path(root) / "metrics" / f"{variant}.json"
 
 
+def per_class_path(root, variant):
+    """Per-class precision/recall/F1 on the test split: git-tracked, beside the DVC-cached eval files."""
+    return Path(root) / "metrics" / "per_class" / f"{variant}.csv"
+
+
 def plots_dir(root, variant):
     return Path(root) / "plots" / variant
 

@@ -173,8 +173,9 @@ def annotate_cells(ax, matrix, fmt):
 
 
 def plot_per_class(per_class, max_classes=20):
-    """Horizontal precision and recall bars per class; with many classes, the lowest-F1 ones."""
-    scores = pd.DataFrame(per_class).T
+    """Horizontal precision and recall bars per class (a per_class_frame); with many classes,
+    the lowest-F1 ones."""
+    scores = per_class.set_index("class")
     title = "Per-class precision and recall (test split)"
     if len(scores) > max_classes:
         scores = scores.nsmallest(max_classes, "f1")

@@ -2,6 +2,8 @@
 
     python -m stages.predict --variant NAME [--top-k 3] [--json] IMAGE_OR_FOLDER...
     python -m stages.predict --model path/to/model.keras IMAGE_OR_FOLDER...   (card.json beside it)
+    python -m stages.predict --model FOLDER IMAGE_OR_FOLDER...   (model.keras and card.json in it, as
+                                                               `dvc artifacts get . VARIANT` fetches them)
 
 The model takes raw 0-255 pixels (normalization is inside it), so an image only needs the
 dataset's channel conversion and resize (card.json `shape`), done by the same function that
@@ -55,6 +57,8 @@ def load_classifier(variant=None, model_path=None):
         directory, command = model_dir(".", variant), train_command(variant)
         model_path = directory / "model.keras"
     else:
+        if Path(model_path).is_dir():  # a variant's folder, as `dvc artifacts get` fetches it
+            model_path = Path(model_path) / "model.keras"
         directory, command = Path(model_path).parent, "dvc repro train@<variant>"
     model = load_model(model_path, command)
     return model, load_json(directory / "card.json", command)
@@ -104,7 +108,8 @@ def parse_args(argv):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--variant", help="a trained variant: loads models/VARIANT/")
-    source.add_argument("--model", help="a model.keras file with the dataset's card.json beside it")
+    source.add_argument("--model", help="a model.keras file with the dataset's card.json beside it, or the "
+                                         "folder holding both (what `dvc artifacts get` fetches)")
     parser.add_argument("images", nargs="+", help="image files or folders of images")
     parser.add_argument("--top-k", type=int, default=3, help="classes shown per image (default 3)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -26,7 +26,8 @@ from cnnlab.layout import REPORT_DIR, evaluate_command, plots_dir, prepared_dir
 from cnnlab.plotting import plot_comparison, save_figure
 
 CHART = "comparison.png"
-VARIANT_IMAGES = {"curves.png": "training curves", "confusion.png": "confusion matrix"}
+VARIANT_IMAGES = {"curves.png": "training curves", "confusion.png": "confusion matrix",
+                  "per_class.png": "per-class precision and recall"}
 # Pixels: the pipeline's plots are up to 1400 wide (20-class confusion); smaller keeps the committed report light.
 MAX_IMAGE_SIDE = 1000
 MISSING = "—"
@@ -57,7 +58,7 @@ COLUMNS = (
     Column("learning_rate", "learning rate", "{:g}".format, True),
     Column("batch_size", "batch", "{:d}".format, True),
     Column("epochs_run", "epochs run", "{:d}".format, True),
-    Column("val_accuracy", "best val accuracy", percent, True),
+    Column("best_val_accuracy", "best val accuracy", percent, True),
     Column("test_accuracy", "test accuracy", percent, True),
     Column("test_loss", "test loss", "{:.4f}".format, True),
     Column("train_seconds", "train time", duration, True),
@@ -67,7 +68,7 @@ COLUMNS = (
 
 def write_report(params, root="."):
     """Write report/ (replaced as a whole) for the variants of validated `params`; returns the rows."""
-    rows = variant_rows(params["variants"], root)
+    rows = variant_rows(params["variants"], root, params["descriptions"])
     if not any(row["evaluated"] for row in rows):
         raise UserError("no variant has results yet (metrics/<variant>.json); run `dvc repro` first")
     card = read_card(prepared_dir(root))

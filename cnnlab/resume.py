@@ -4,8 +4,9 @@ A run's checkpoint folder holds `checkpoint.json` (the epochs completed and the 
 left), that `.keras` file (weights and optimizer state), `history.csv` (one row per epoch)
 and, with early stopping, `best_weights.npz`. Each epoch writes them in the order the
 callbacks run (training.make_callbacks): best weights, CSV row, then the checkpoint, whose
-atomic `checkpoint.json` is the commit point. A kill before it leaves the previous epoch's
-checkpoint intact, and the resumed run drops the CSV rows of epochs it will train again.
+atomic `checkpoint.json` is the commit point, then the dvclive log. A kill before the commit
+leaves the previous epoch's checkpoint intact, the resumed run drops the CSV rows of epochs it
+will train again, and rebuilds the dvclive log from the committed rows.
 """
 import csv
 import json
@@ -95,20 +96,27 @@ def read_history(history_csv):
     return {name: [row[name] for row in rows] for name in names}
 
 
-def write_dvclive(history_csv, live_dir):
-    """dvclive/<variant>/ from the finished run's CSV log, through dvclive's Keras callback.
+def live_log(live_dir, history_csv, first_epoch, selected):
+    """dvclive's Keras callback logging each epoch into `live_dir` as it ends, so `dvc exp show`
+    and the DVC extension for VS Code follow a running or queued experiment.
 
-    Written once at the end rather than epoch by epoch: a resumed dvclive log continues from
-    its own last step, which a kill can leave one epoch ahead of or behind the checkpoint.
+    The log is rebuilt first from the epochs the checkpoint committed (the CSV rows before
+    `first_epoch`), so it always matches the checkpoint: a kill can leave dvclive's own files
+    an epoch ahead of it or behind it, and dvclive's `resume=True` continues from whatever step
+    its files hold (and repeats step 0 after a single epoch). `selected(logs)` picks the
+    metrics that are logged.
     """
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
 
-    with atomic_path(live_dir) as tmp:
-        callback = DVCLiveCallback(live=Live(dir=str(tmp), save_dvc_exp=False, dvcyaml=False))
-        for row in history_rows(history_csv):
-            callback.on_epoch_end(int(row.pop("epoch")), row)
-        callback.on_train_end()
+    class LiveLog(DVCLiveCallback):
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, selected(logs or {}))
+
+    callback = LiveLog(live=Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=False, report=None))
+    for row in history_rows(history_csv)[:first_epoch] if Path(history_csv).exists() else []:
+        callback.on_epoch_end(int(row.pop("epoch")), row)
+    return callback
 
 
 class EpochSeededRandomness(keras.callbacks.Callback):

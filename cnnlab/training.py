@@ -1,5 +1,7 @@
 """Train one experiment variant: seeded, logged every epoch, resumable after a kill (resume.py)."""
+import functools
 import shutil
+import sys
 import tempfile
 import time
 from collections import namedtuple
@@ -182,7 +184,8 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
     train_batches = epoch_batches(data.x_train, data.y_train, batch_size, train_params["seed"], first_epoch, epochs,
                                   depth, num_outputs, batch_augmentation(variant["augmentation"], data.card))
     val_batches = eval_batches(data.x_val, data.y_val, batch_size, depth, num_outputs) if len(data.x_val) else None
-    callbacks = make_callbacks(variant["early_stopping"], backup_dir, first_epoch, main_head_prefix(training_model))
+    callbacks = make_callbacks(variant["early_stopping"], backup_dir, first_epoch, main_head_prefix(training_model),
+                               live_dir=live_dir if chief else None, validation=len(data.x_val) > 0)
     fit(strategy, training_model, train_batches, val_batches, callbacks, first_epoch=first_epoch,
         epochs=first_epoch if stopped else epochs,  # if stopped: only on_train_end is left
         steps_per_epoch=steps_per_epoch, global_batch_size=batch_size, jit_compile=jit_compile,
@@ -191,7 +194,6 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
         history = main_head_history(resume.read_history(backup_dir / "history.csv"), main_head_prefix(training_model))
         summary = training_summary(variant, history, len(data.x_train), len(data.x_val), epochs, replicas)
         save_model_outputs(out_dir, inference_model, data.card, history, summary)
-        resume.write_dvclive(backup_dir / "history.csv", live_dir)
     shutil.rmtree(backup_dir, ignore_errors=True)
 
 
@@ -237,7 +239,7 @@ def fit(strategy, model, train_batches, val_batches, callbacks, *, first_epoch, 
         validation_data=val_batches,
         callbacks=callbacks,
         shuffle=False,  # epoch_batches already shuffles, reproducibly per epoch
-        verbose=2,
+        verbose=1 if sys.stdout.isatty() else 2,  # a progress bar on a terminal, one line per epoch in a log
     )
 
 
@@ -278,9 +280,9 @@ def main_head_history(history, prefix):
     return history
 
 
-def make_callbacks(early_stopping, backup_dir, first_epoch, metric_prefix=""):
+def make_callbacks(early_stopping, backup_dir, first_epoch, metric_prefix="", live_dir=None, validation=True):
     """The callbacks of a run that starts at `first_epoch` (> 0 when resuming a killed run),
-    in the order cnnlab/resume.py relies on: the checkpoint last."""
+    in the order cnnlab/resume.py relies on: the checkpoint, then the live log (if `live_dir`)."""
     backup_dir.mkdir(parents=True, exist_ok=True)
     resume.keep_history_before(backup_dir / "history.csv", first_epoch)
     callbacks = [EpochTimer(), resume.EpochSeededRandomness()]
@@ -290,10 +292,24 @@ def make_callbacks(early_stopping, backup_dir, first_epoch, metric_prefix=""):
             backup_dir, first_epoch, monitor=monitored, patience=early_stopping["patience"],
             min_delta=early_stopping["min_delta"], restore_best_weights=early_stopping["restore_best"],
             mode="min" if early_stopping["monitor"] == "val_loss" else "max"))
-    return callbacks + [
+    callbacks += [
         keras.callbacks.CSVLogger(str(backup_dir / "history.csv"), append=first_epoch > 0),
         resume.EpochCheckpoint(backup_dir),
     ]
+    if live_dir is not None:
+        callbacks.append(resume.live_log(live_dir, backup_dir / "history.csv", first_epoch,
+                                         functools.partial(progress_metrics, prefix=metric_prefix,
+                                                           validation=validation)))
+    return callbacks
+
+
+def progress_metrics(logs, prefix="", validation=True):
+    """The epoch metrics a person follows live, named as in history.json: the main head's loss
+    and accuracy on the validation split (on the training split when there is none). Three
+    columns per variant in `dvc exp show` with dvclive's step; the rest stays in history.json."""
+    split = "val_" if validation else ""
+    return {f"{split}{metric}": logs[f"{split}{prefix}{metric}"] for metric in ("loss", "accuracy")
+            if f"{split}{prefix}{metric}" in logs}
 
 
 def training_summary(variant, history, train_images, val_images, epochs, replicas):

@@ -2,12 +2,13 @@
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from cnnlab import inspection, plotting
 from cnnlab.errors import ConfigError, DataError
 from cnnlab.evaluation import confusion_frame, load_test_split, load_variant_model, output_names
 from cnnlab.fileio import atomic_path, load_json, require
-from cnnlab.layout import eval_dir, evaluate_command, metrics_path, model_dir, plots_dir, train_command
+from cnnlab.layout import eval_dir, evaluate_command, model_dir, per_class_path, plots_dir, train_command
 
 
 def write_variant_plots(variant, settings, root=".", model=None):
@@ -19,7 +20,7 @@ def write_variant_plots(variant, settings, root=".", model=None):
     trained = model_dir(root, variant)
     history = load_json(trained / "history.json", train_command(variant))
     training = load_json(trained / "training.json", train_command(variant))
-    metrics = load_json(metrics_path(root, variant), evaluate_command(variant))
+    per_class = pd.read_csv(require(per_class_path(root, variant), evaluate_command(variant)))
     evaluated = eval_dir(root, variant)
     probabilities = np.load(require(evaluated / "probabilities.npy", evaluate_command(variant)))
     if len(probabilities) != len(labels):
@@ -34,7 +35,7 @@ def write_variant_plots(variant, settings, root=".", model=None):
         "confusion.png": plotting.plot_confusion(confusion, max_classes=settings["max_classes"]),
         "confusion_normalized.png": plotting.plot_confusion(confusion, normalize=True,
                                                             max_classes=settings["max_classes"]),
-        "per_class.png": plotting.plot_per_class(metrics["per_class"], settings["max_classes"]),
+        "per_class.png": plotting.plot_per_class(per_class, settings["max_classes"]),
         "filters.png": inspection.plot_filters(model),
         "predictions.png": inspection.plot_predictions(
             images, labels, probabilities, names, inspection.evenly_spaced(len(labels), settings["samples"]),

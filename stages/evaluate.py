@@ -4,8 +4,7 @@ import argparse
 
 from cnnlab.config import load_params, variant_params
 from cnnlab.errors import exit_on_user_error
-from cnnlab.evaluation import evaluate_variant, load_variant_model
-from cnnlab.variant_plots import write_variant_plots
+from stages import import_tensorflow_quietly
 
 
 @exit_on_user_error
@@ -15,11 +14,18 @@ def main(argv=None):
     args = parser.parse_args(argv)
     params = load_params()
     variant = variant_params(params, args.variant)
+    import_tensorflow_quietly()
+    from cnnlab.evaluation import evaluate_variant, load_variant_model
+    from cnnlab.variant_plots import write_variant_plots
+
     model = load_variant_model(".", args.variant)
+    print(f"{args.variant}: predicting the test split{' with flip TTA' if variant['tta'] else ''}", flush=True)
     metrics = evaluate_variant(args.variant, tta=variant["tta"], model=model)
     print(f"{args.variant}: test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")
-    write_variant_plots(args.variant, params["plots"], model=model)
-    print(f"plots/{args.variant}/ written")
+    print(f"{args.variant}: drawing plots/{args.variant}/ (curves, confusion, filters, feature maps, samples)",
+          flush=True)
+    figures = write_variant_plots(args.variant, params["plots"], model=model)
+    print(f"plots/{args.variant}/: {len(figures)} pictures written")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from cnnlab.config import load_params, variant_params
 from cnnlab.errors import exit_on_user_error
 from cnnlab.fileio import require
 from cnnlab.layout import PREPARE, checkpoint_dir, live_dir, model_dir, prepared_dir
+from stages import import_tensorflow_quietly
 
 
 @exit_on_user_error
@@ -16,6 +17,7 @@ def main(argv=None):
     variant = variant_params(params, args.variant)
     card = require(prepared_dir() / "card.json", PREPARE)
 
+    import_tensorflow_quietly()
     from cnnlab.training import train_variant
 
     train_variant(args.variant, variant, params["train"], data_dir=prepared_dir(),

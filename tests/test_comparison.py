@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import stages.compare
-from cnnlab.comparison import architecture, comparison_frame, variant_rows, write_comparison
+from cnnlab.comparison import architecture, comparison_frame, learning_curves, variant_rows, write_comparison
 from cnnlab.config import validate_variant
 from cnnlab.errors import UserError
 from cnnlab.plotting import plot_comparison
@@ -42,6 +42,10 @@ def test_compare_stage_writes_table_and_chart_best_first(project, monkeypatch):
     markdown = (project / "plots" / "comparison.md").read_text().splitlines()
     assert [cell.strip() for cell in markdown[0].split("|")[1:4]] == ["variant", "params", "test accuracy"]
     assert [line.split("|")[1].strip() for line in markdown[2:]] == ["better", VARIANT]
+    curves = pd.read_csv(project / "plots" / "curves.csv")
+    assert list(curves.columns) == ["variant", "epoch", "val_accuracy", "val_loss", "accuracy", "loss"]
+    assert list(curves["variant"].drop_duplicates()) == [VARIANT, "better"]
+    assert list(curves.loc[curves["variant"] == "better", "epoch"]) == [1, 2]
     chart = plot_comparison(comparison_frame(variant_rows(variants(VARIANT, "better"), project)))
     assert [[t.get_text() for t in ax.texts] for ax in chart.axes] == [["better", VARIANT]] * 2
 
@@ -68,3 +72,9 @@ def test_architecture_names_the_family_and_its_options():
 def test_comparison_of_an_unevaluated_variant_names_evaluate(project):
     with pytest.raises(UserError, match=r"metrics/nothing.json: missing; run `dvc repro evaluate@nothing`"):
         write_comparison(variants("nothing"), project)
+
+
+def test_learning_curves_take_each_variants_history(project):
+    curves = learning_curves(variants("better"), project)
+
+    assert curves["val_accuracy"].tolist() == [0.4, 0.75] and curves["loss"].tolist() == [1.0, 0.5]

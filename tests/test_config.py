@@ -84,3 +84,27 @@ def test_invalid_yaml_names_the_line(tmp_path):
     path.write_text("data:\n  dataset: [cifar10\n")
     with pytest.raises(ConfigError, match=r"params.yaml line \d+: not valid YAML"):
         load_params(path)
+
+
+def test_every_variant_has_a_description_kept_outside_its_settings():
+    params = load_params("params.yaml")
+    assert set(params["descriptions"]) == set(params["variants"])
+    assert all("description" not in variant for variant in params["variants"].values())
+
+
+def test_a_description_inside_a_variant_says_where_it_moved():
+    assert error_for(params_with(["variants", "fast", "description"], "quick")) == (
+        "variants.fast.description: moved to descriptions.fast (a top-level section of params.yaml), "
+        "so that editing a description retrains nothing")
+
+
+def test_a_description_of_no_variant_is_an_error():
+    message = error_for(params_with(["descriptions", "fsat"], "typo"))
+    assert message.startswith("descriptions.fsat: no such variant (did you mean 'fast'?); known: seed000_cool3, ")
+
+
+@pytest.mark.parametrize("setting", ["jit_compile", "mixed_precision"])
+def test_accelerator_settings_default_to_auto_and_reject_other_words(setting):
+    assert load_params("params.yaml")["train"][setting] == "auto"
+    assert error_for(params_with(["train", setting], "fast")).startswith(
+        f"train.{setting}: unknown value 'fast'; choose one of auto, True, False")

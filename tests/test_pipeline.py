@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
@@ -12,7 +13,9 @@ import yaml
 
 from tests.helpers import REPO, small_variant
 
-PROJECT_FILES = ["cnnlab", "stages", "dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".gitignore", "pyproject.toml"]
+PROJECT_FILES = ["cnnlab", "stages", "dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvc/plots", ".dvcignore",
+                 ".gitignore", "pyproject.toml"]
+TOP_LEVEL_PLOTS = ["validation_accuracy", "validation_loss", "accuracy_vs_parameters", "accuracy_vs_training_time"]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "test",
        "GIT_AUTHOR_EMAIL": "test@example.com", "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
 
@@ -37,6 +40,11 @@ def pipeline(tmp_path_factory):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["data"].update(dataset="digits", image_size=[16, 16])
     params["variants"] = {"tiny_a": small_variant(epochs=3), "tiny_b": small_variant(epochs=2, batch_size=32)}
+    params["descriptions"] = {"tiny_a": "three epochs", "tiny_b": "two epochs"}
+    # the artifacts of the shipped variants, for these two
+    dvc_yaml = yaml.safe_load((directory / "dvc.yaml").read_text())
+    dvc_yaml["artifacts"] = {name: {"path": f"models/{name}", "type": "model"} for name in params["variants"]}
+    (directory / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
     params["plots"].update(samples=9, top_wrong=4)
     (directory / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(directory, "git", "init", "-q")
@@ -55,7 +63,10 @@ def test_repro_trains_evaluates_and_plots_every_variant(pipeline):
         result = metrics(pipeline, variant)
         assert 0.5 < result["test_accuracy"] <= 1.0, "digits at 16x16 are learnable in 2-3 epochs"
         assert result["epochs_run"] == {"tiny_a": 3, "tiny_b": 2}[variant]
-        assert len(result["per_class"]) == 10
+        per_class = (pipeline / "metrics" / "per_class" / f"{variant}.csv").read_text().splitlines()
+        assert per_class[0] == "class,precision,recall,f1,support" and len(per_class) == 11
+        live = json.loads((pipeline / "dvclive" / variant / "metrics.json").read_text())
+        assert live["step"] == result["epochs_run"] - 1 and set(live["eval"]) == {"loss", "accuracy"}
         assert (pipeline / "models" / variant / "model.keras").is_file()
         assert (pipeline / "plots" / variant / "curves.png").is_file()
         assert (pipeline / "plots" / variant / "confusion.png").is_file()
@@ -82,13 +93,65 @@ def test_experiment_retrains_only_the_changed_variant_and_compares(pipeline):
     assert len(shown) >= 1
     diff = json.loads(run(pipeline, "dvc", "metrics", "diff", "--json"))
     changed = {path for path, values in diff.items() for value in values.values() if value.get("diff")}
-    assert changed == {"metrics/tiny_a.json"}, diff
+    assert changed == {"metrics/tiny_a.json", "dvclive/tiny_a/metrics.json"}, diff
     params_diff = json.loads(run(pipeline, "dvc", "params", "diff", "--json"))
     assert params_diff["params.yaml"]["variants.tiny_a.optimizer.learning_rate"]["new"] == 0.01
 
     run(pipeline, "dvc", "plots", "diff", "HEAD", "-o", "plots_html")
     html = (pipeline / "plots_html/index.html").read_text()
-    assert "predictions.csv" in html and "curves.png" in html
+    assert "Validation accuracy per epoch, every variant" in html and "tiny_b confusion matrix" in html
+    assert ".png" not in html, "dvc plots diff draws charts only; the pictures stay in plots/<variant>/"
+
+
+def test_plots_show_opens_with_one_series_per_variant_and_draws_no_pictures(pipeline):
+    rendered = json.loads(run(pipeline, "dvc", "plots", "show", "--json"))["data"]
+
+    assert list(rendered)[:4] == TOP_LEVEL_PLOTS
+    for name in TOP_LEVEL_PLOTS:
+        (chart,) = rendered[name]
+        assert chart["type"] == "vega"
+        values = chart["content"]["data"]["values"]
+        assert {value["variant"] for value in values} == {"tiny_a", "tiny_b"}, name
+        assert chart["content"]["encoding"]["color"]["field"] == "variant"
+    epochs = [value["epoch"] for value in rendered["validation_accuracy"][0]["content"]["data"]["values"]
+              if value["variant"] == "tiny_a"]
+    assert epochs == ["1", "2", "3"]
+    assert all(chart["type"] == "vega" for charts in rendered.values() for chart in charts)
+    assert len(rendered) == 4 + 2 * 2  # + each variant's confusion matrix and per-class F1
+
+
+def test_exp_show_has_a_handful_of_metric_columns_per_variant(pipeline):
+    header = run(pipeline, "dvc", "exp", "show", "--csv").splitlines()[0].split(",")
+    for variant in ("tiny_a", "tiny_b"):
+        columns = [name for name in header if name.startswith((f"metrics/{variant}.json:",
+                                                               f"dvclive/{variant}/metrics.json:"))]
+        assert 8 <= len(columns) <= 12, columns
+
+
+def test_editing_a_description_retrains_and_reevaluates_nothing(pipeline):
+    params = yaml.safe_load((pipeline / "params.yaml").read_text())
+    params["descriptions"]["tiny_a"] = "three epochs, described anew"
+    (pipeline / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        status = json.loads(run(pipeline, "dvc", "status", "--json"))
+        assert list(status) == ["report"], status  # the report shows descriptions; nothing else reads them
+    finally:
+        run(pipeline, "git", "checkout", "params.yaml")
+
+
+def test_artifacts_get_fetches_what_predict_takes(pipeline, tmp_path):
+    run(pipeline, "git", "add", "-A")
+    run(pipeline, "git", "commit", "-qm", "results", "--allow-empty")
+    run(pipeline, "gto", "register", "tiny_b")  # the model registry's version tag, tiny_b@v0.0.1
+    run(pipeline, "dvc", "artifacts", "get", ".", "tiny_b", "-o", str(tmp_path / "tiny_b"))
+    image = tmp_path / "digit.png"
+    shutil.copy(pipeline / "plots" / "tiny_b" / "predictions.png", image)
+
+    output = run(pipeline, sys.executable, "-m", "stages.predict", "--model", str(tmp_path / "tiny_b"), "--json",
+                 str(image))
+
+    (result,) = json.loads(output)
+    assert len(result["predictions"]) == 3 and result["predictions"][0]["class"] in [str(d) for d in range(10)]
 
 
 def test_queued_grid_runs_in_parallel_workers_and_lists_every_run(pipeline):

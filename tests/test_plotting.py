@@ -101,8 +101,8 @@ def test_confusion_of_many_classes_shows_the_most_confused():
 
 
 def test_per_class_bars_and_lowest_f1_subset():
-    per_class = {name: {"precision": p, "recall": r, "f1": f, "support": 10}
-                 for name, p, r, f in [("cat", 0.5, 0.4, 0.44), ("dog", 0.9, 0.8, 0.85), ("bird", 0.2, 0.3, 0.24)]}
+    per_class = pd.DataFrame([("cat", 0.5, 0.4, 0.44, 10), ("dog", 0.9, 0.8, 0.85, 10), ("bird", 0.2, 0.3, 0.24, 10)],
+                             columns=["class", "precision", "recall", "f1", "support"])
 
     all_classes = plot_per_class(per_class).axes[0]
     worst_two = plot_per_class(per_class, max_classes=2).axes[0]

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -101,6 +102,18 @@ def test_model_path_resizes_like_the_prepare_stage(project, tmp_path, capsys):
     got = {p["class"]: p["probability"] for p in json.loads(out)[0]["predictions"]}
     assert code == 0
     assert [got[name] for name in CLASSES] == pytest.approx(expected, rel=1e-5)
+
+
+def test_model_folder_as_dvc_artifacts_get_fetches_it(project, tmp_path, capsys):
+    fetched = tmp_path / "fetched"
+    shutil.copytree(project / "models" / VARIANT, fetched)
+    image = tmp_path / "photo.png"
+    Image.fromarray(np.full((16, 16, 3), 128, np.uint8)).save(image)
+
+    by_folder = run(["--model", str(fetched), "--json", str(image)], capsys)
+    by_file = run(["--model", str(fetched / "model.keras"), "--json", str(image)], capsys)
+
+    assert by_folder[0] == 0 and json.loads(by_folder[1]) == json.loads(by_file[1])
 
 
 def test_grayscale_model_with_extra_outputs_names_them(tmp_path, capsys):

@@ -25,21 +25,23 @@ CARD = {"name": "toy <b>set</b>", "classes": ["cat", "dog", "frog"], "num_classe
 LAYERS = [{"type": "conv", "filters": 8}, {"type": "maxpool"}, {"type": "flatten"}, {"type": "dense", "units": 16},
           {"type": "dense", "units": "classes", "activation": "softmax"}]
 VARIANTS = {
-    "small": {"description": "baseline", "layers": LAYERS, "optimizer": {"name": "adam", "learning_rate": 0.001}},
-    "wide_resnet": {"description": HOSTILE, "family": "resnet", "options": {"depth": 2, "width": 8},
+    "small": {"layers": LAYERS, "optimizer": {"name": "adam", "learning_rate": 0.001}},
+    "wide_resnet": {"family": "resnet", "options": {"depth": 2, "width": 8},
                     "optimizer": {"name": "sgd", "learning_rate": 0.01}, "batch_size": 64},
     "pending": {"layers": LAYERS},
 }
+DESCRIPTIONS = {"small": "baseline", "wide_resnet": HOSTILE}
 METRICS = {
     "small": {"test_accuracy": 0.7123, "test_loss": 0.8123456, "test_top5_accuracy": 1.0, "macro_f1": 0.7,
-              "params": 12345, "train_seconds": 75.4, "epochs_run": 10, "best_epoch": 8,
-              "images_per_second": 1234.56, "val_accuracy": 0.70},
+              "params": 12345, "train_seconds": 75.4, "epochs_run": 10, "best_epoch": 8, "best_val_accuracy": 0.70},
     "wide_resnet": {"test_accuracy": 0.8456, "test_loss": 0.45, "test_top5_accuracy": 1.0, "macro_f1": 0.84,
                     "params": 1234567, "train_seconds": 3725.0, "epochs_run": 30, "best_epoch": 27,
-                    "images_per_second": 99.4, "val_accuracy": 0.851},
+                    "best_val_accuracy": 0.851},
 }
-TRAINING = {"small": {"batch_size": 32, "optimizer": "adam", "learning_rate": 0.001, "flops_per_image": 2.5e6},
-            "wide_resnet": {"batch_size": 64, "optimizer": "sgd", "learning_rate": 0.01, "flops_per_image": 4.1e7}}
+TRAINING = {"small": {"batch_size": 32, "optimizer": "adam", "learning_rate": 0.001, "flops_per_image": 2.5e6,
+                      "images_per_second": 1234.56},
+            "wide_resnet": {"batch_size": 64, "optimizer": "sgd", "learning_rate": 0.01, "flops_per_image": 4.1e7,
+                            "images_per_second": 99.4}}
 EXPECTED_ORDER = ["wide_resnet", "small", "pending"]
 
 
@@ -53,7 +55,8 @@ def write_png(path, size_inches, dpi):
 def build_project(root):
     """params.yaml with three variants, results for two of them, in the pipeline's file layout."""
     root = Path(root)
-    (root / "params.yaml").write_text(yaml.safe_dump({"data": {"dataset": "cifar10"}, "variants": VARIANTS}))
+    (root / "params.yaml").write_text(yaml.safe_dump({"data": {"dataset": "cifar10"}, "variants": VARIANTS,
+                                                         "descriptions": DESCRIPTIONS}))
     prepared = root / "data" / "prepared"
     prepared.mkdir(parents=True)
     (prepared / "card.json").write_text(json.dumps(CARD))

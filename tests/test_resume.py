@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from cnnlab.resume import (EpochCheckpoint, ResumableEarlyStopping, keep_history_before, read_history,
-                           resumed_epoch, stopped_early, write_dvclive)
+                           live_log, resumed_epoch, stopped_early)
+from cnnlab.training import progress_metrics
 
 
 def tiny_model(value):
@@ -78,16 +79,42 @@ def test_read_history_leaves_out_metrics_some_epoch_lacks(tmp_path):
     assert read_history(log) == {"loss": [1.0, 0.5]}
 
 
-def test_dvclive_log_is_written_from_the_csv_log_with_one_step_per_epoch(tmp_path):
+def read_tsv(path):
+    with open(path, newline="") as handle:
+        return [(int(row["step"]), float(row[path.stem])) for row in csv.DictReader(handle, delimiter="\t")]
+
+
+def test_live_log_is_rebuilt_from_the_committed_epochs_then_continues(tmp_path):
+    log, live = tmp_path / "history.csv", tmp_path / "dvclive"
+    log.write_text("epoch,accuracy,loss,val_accuracy,val_loss,epoch_seconds\n0,0.5,1.2,0.4,1.3,9\n"
+                   "1,0.6,1.0,0.55,1.1,9\n2,0.7,0.9,0.6,1.0,9\n")
+    (live / "plots/metrics/eval").mkdir(parents=True)
+    (live / "plots/metrics/eval/accuracy.tsv").write_text("step\taccuracy\n0\t0.4\n1\t0.55\n2\t0.6\n3\t0.9\n")
+
+    # killed after epoch 3 was logged live but before it was checkpointed: the run resumes at epoch 2
+    callback = live_log(live, log, first_epoch=2, selected=progress_metrics)
+    callback.on_epoch_end(2, {"accuracy": 0.8, "loss": 0.5, "val_accuracy": 0.65, "val_loss": 0.9})
+
+    assert read_tsv(live / "plots/metrics/eval/accuracy.tsv") == [(0, 0.4), (1, 0.55), (2, 0.65)]
+    summary = json.loads((live / "metrics.json").read_text())
+    assert summary == {"eval": {"accuracy": 0.65, "loss": 0.9}, "step": 2}
+
+
+def test_a_single_committed_epoch_resumes_at_step_one(tmp_path):
+    """dvclive's own resume=True would log the next epoch at step 0 again."""
     log = tmp_path / "history.csv"
-    log.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.2,0.4,1.3\n1,0.6,1.0,0.55,1.1\n"
-                   "2,0.7,0.9,0.6,1.0\n")
-    write_dvclive(log, tmp_path / "dvclive")
-    with open(tmp_path / "dvclive/plots/metrics/eval/accuracy.tsv", newline="") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
-    assert [(row["step"], float(row["accuracy"])) for row in rows] == [("0", 0.4), ("1", 0.55), ("2", 0.6)]
-    summary = json.loads((tmp_path / "dvclive/metrics.json").read_text())
-    assert summary["step"] == 2 and summary["train"]["loss"] == pytest.approx(0.9)
+    log.write_text("epoch,loss,val_loss\n0,1.2,1.3\n")
+    callback = live_log(tmp_path / "dvclive", log, first_epoch=1, selected=progress_metrics)
+    callback.on_epoch_end(1, {"loss": 1.0, "val_loss": 1.1})
+
+    assert read_tsv(tmp_path / "dvclive/plots/metrics/eval/loss.tsv") == [(0, 1.3), (1, 1.1)]
+
+
+def test_progress_metrics_are_the_main_heads_validation_scores():
+    logs = {"loss": 2.0, "val_loss": 1.9, "val_predictions_loss": 1.5, "val_predictions_accuracy": 0.6,
+            "val_aux1_accuracy": 0.5, "predictions_accuracy": 0.7, "epoch_seconds": 3.0}
+    assert progress_metrics(logs, prefix="predictions_") == {"val_loss": 1.5, "val_accuracy": 0.6}
+    assert progress_metrics({"loss": 1.0, "accuracy": 0.5}, validation=False) == {"loss": 1.0, "accuracy": 0.5}
 
 
 def test_resumed_early_stopping_without_a_log_starts_afresh(tmp_path):

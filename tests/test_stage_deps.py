@@ -108,3 +108,11 @@ def test_every_stage_answers_help_without_side_effects(stage, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage:")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_every_variant_is_a_model_artifact_of_its_models_folder():
+    artifacts = yaml.safe_load((REPO / "dvc.yaml").read_text())["artifacts"]
+    variants = yaml.safe_load((REPO / "params.yaml").read_text())["variants"]
+
+    assert list(artifacts) == list(variants), "dvc.yaml artifacts: one entry per variant of params.yaml, same order"
+    assert all(artifacts[name] == {"path": f"models/{name}", "type": "model"} for name in variants)

@@ -5,6 +5,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -101,6 +102,31 @@ def kill_after_epochs_and_rerun(directory, epochs):
     assert not (directory / "models/small").exists()
     resumed = run_stage(directory, "stages.train", "small")
     return int(re.search(r"resuming small from its checkpoint after epoch (\d)", resumed.stdout).group(1))
+
+
+def test_dvclive_shows_each_epoch_while_training_runs(tmp_path):
+    """`dvc exp show` and the VS Code extension read dvclive/<variant>/ while the stage runs."""
+    directory = project(tmp_path, epochs=40, batch_size=4)
+    process = subprocess.Popen([sys.executable, "-m", "stages.train", "small"], cwd=directory, env=STAGE_ENV,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    live = directory / "dvclive/small/metrics.json"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and process.poll() is None:
+            if live.exists() and json.loads(live.read_text() or "{}").get("step", 0) >= 1:
+                break
+            time.sleep(0.05)
+        summary = json.loads(live.read_text())
+        assert process.poll() is None, "the run ended before its log could be read"
+    finally:
+        process.kill()
+        process.communicate()
+
+    assert summary["step"] >= 1 and set(summary["eval"]) == {"loss", "accuracy"}
+    with open(directory / "dvclive/small/plots/metrics/eval/accuracy.tsv", newline="") as handle:
+        steps = [int(row["step"]) for row in csv.DictReader(handle, delimiter="\t")]
+    assert steps[:2] == [0, 1] and steps == list(range(len(steps)))
+    assert not (directory / "models/small").exists(), "the model is written only when training ends"
 
 
 # min_delta 10: no epoch improves on the first, so patience 2 stops after epoch 3 and restores epoch 1

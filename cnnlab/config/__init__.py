@@ -80,7 +80,6 @@ FAMILY_NAMES = ("layers", *FAMILIES)
 
 
 VARIANT = {
-    "description": Field(optional(text), None),
     "family": Field(choice(*FAMILY_NAMES), "layers", "`layers` (the layer list below) or a named family"),
     "layers": Field(optional(validate_layers), None),
     "options": Field(lambda v, k: dict(v or {}), {}, "options of the named family"),
@@ -95,6 +94,10 @@ VARIANT = {
 
 
 def validate_variant(variant, key):
+    if isinstance(variant, dict) and "description" in variant:
+        name = key.split(".")[-1]
+        raise ConfigError(f"{key}.description: moved to descriptions.{name} (a top-level section of params.yaml), "
+                          "so that editing a description retrains nothing")
     result = validate_section(variant, VARIANT, key)
     if result["family"] == "layers":
         if not result["layers"]:
@@ -136,10 +139,19 @@ def _as_list(value, key):
     return value
 
 
+def _descriptions(value, key):
+    """One line of text per variant, shown in the report; kept out of `variants:` because DVC
+    tracks each variant's settings as a whole, and a description is no training setting."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: must map variant names to one line of text each")
+    return {name: optional(text)(line, f"{key}.{name}") for name, line in value.items()}
+
+
 SCHEMA = {
     "data": Field(section(DATA), {}),
     "train": Field(section(TRAIN), {}),
     "variants": Field(_variants),
+    "descriptions": Field(_descriptions, {}),
     "plots": Field(section(PLOTS), {}),
 }
 
@@ -151,7 +163,12 @@ def validate_params(raw, source="params.yaml"):
     for name in raw:
         if name not in SCHEMA:
             raise ConfigError(f"{name}: unknown section in {source}{did_you_mean(name, SCHEMA)}; known: {', '.join(SCHEMA)}")
-    return {name: _check_top(field, raw, name) for name, field in SCHEMA.items()}
+    params = {name: _check_top(field, raw, name) for name, field in SCHEMA.items()}
+    for name in params["descriptions"]:
+        if name not in params["variants"]:
+            raise ConfigError(f"descriptions.{name}: no such variant{did_you_mean(name, params['variants'])}; "
+                              f"known: {', '.join(params['variants'])}")
+    return params
 
 
 def load_params(path="params.yaml"):

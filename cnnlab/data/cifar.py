@@ -14,7 +14,7 @@ import numpy as np
 from cnnlab.data.archives import archive_errors
 from cnnlab.data.checksums import Checksum, files_record, verify_file
 from cnnlab.data.collection import array_collection
-from cnnlab.data.download import download, is_url
+from cnnlab.data.download import download, downloaded, is_url
 from cnnlab.data.notices import warn
 from cnnlab.data.sources import expected_checksum, fetch_source
 from cnnlab.errors import DataError
@@ -48,6 +48,19 @@ def read_cifar10(data_params, download_dir, spec):
     labels = np.concatenate([labels for _, labels in parts])
     is_test = np.arange(len(labels)) >= len(labels) - len(parts[-1][1])
     return array_collection("cifar10", classes, x, labels, is_test, source, checksum, spec)
+
+
+def downloads_needed(data_params, download_dir):
+    """The URLs read_cifar10 would fetch: none when data.source is a local path, or when a copy
+    is in the Keras cache or already downloaded."""
+    source = data_params.get("source")
+    if source is None:
+        archives, folders = cached_copies()
+        if any(archive.is_file() for archive in archives) or any(
+                all((folder / name).is_file() for name in MEMBERS) for folder in folders):
+            return []
+        source = URL
+    return [source] if is_url(source) and not downloaded(source, download_dir) else []
 
 
 def _locate(data_params, download_dir):

@@ -28,6 +28,22 @@ def is_url(text):
     return str(text).startswith(("http://", "https://"))
 
 
+def unreachable(url, timeout=10):
+    """Why `url` cannot be downloaded from here (one line), or None when it answers."""
+    try:
+        response = requests.head(url, timeout=timeout, allow_redirects=True)
+    except requests.RequestException as error:
+        return f"cannot reach {url} ({_short_reason(error)})"
+    if response.status_code >= 400:
+        return f"{url} answered HTTP {response.status_code}"
+    return None
+
+
+def downloaded(url, download_dir):
+    """Whether a download of `url` is already complete in `download_dir`."""
+    return (Path(download_dir) / file_name(url)).is_file()
+
+
 def file_name(url):
     name = Path(unquote(urlsplit(url).path)).name
     if not name:

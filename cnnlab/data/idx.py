@@ -17,7 +17,7 @@ import numpy as np
 
 from cnnlab.data.checksums import Checksum, file_digest
 from cnnlab.data.collection import array_collection
-from cnnlab.data.download import download, is_url
+from cnnlab.data.download import download, downloaded, is_url
 from cnnlab.data.notices import listing, warn
 from cnnlab.errors import ConfigError, DataError
 
@@ -74,6 +74,17 @@ def read_idx_dataset(dataset, data_params, download_dir, spec):
     checksum = {"md5": {name: hashlib.md5(content).hexdigest() for name, content in contents.items()}}
     return array_collection(dataset.name, dataset.classes, x, labels, is_test,
                             source or dataset.base_url, checksum, spec)
+
+
+def downloads_needed(dataset, data_params, download_dir):
+    """The URLs read_idx_dataset would fetch: none when data.source is a local folder."""
+    source = data_params.get("source")
+    if source is not None and not is_url(source):
+        return []
+    base_url = source or dataset.base_url
+    base_url = base_url if base_url.endswith("/") else base_url + "/"
+    urls = [f"{base_url}{name}.gz" for name in FILES]
+    return [url for url in urls if not downloaded(url, Path(download_dir) / dataset.name)]
 
 
 def _download_all(dataset, base_url, folder):

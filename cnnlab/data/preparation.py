@@ -3,8 +3,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.data import cifar, idx
 from cnnlab.data.cifar import read_cifar10
 from cnnlab.data.digits import read_digits
+from cnnlab.data.download import downloaded, is_url
 from cnnlab.data.folder import read_folder
 from cnnlab.data.idx import DATASETS as IDX_DATASETS, read_idx_dataset
 from cnnlab.data.images import ImageSpec
@@ -27,6 +29,18 @@ def prepare(data_params, out_dir, download_dir):
     card = dataset_card(collection, arrays, data_params)
     write_prepared(out_dir, arrays, card)
     return card
+
+
+def downloads_needed(data_params, download_dir):
+    """The URLs `prepare` would download: none when the data is local, cached or bundled."""
+    kind, source = data_params["dataset"], data_params.get("source")
+    if kind == "cifar10":
+        return cifar.downloads_needed(data_params, download_dir)
+    if kind in IDX_DATASETS:
+        return idx.downloads_needed(IDX_DATASETS[kind], data_params, download_dir)
+    if kind == "folder" and source is not None and is_url(source) and not downloaded(source, download_dir):
+        return [source]
+    return []
 
 
 def read_collection(data_params, download_dir, spec):

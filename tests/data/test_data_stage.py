@@ -39,3 +39,46 @@ def test_a_user_error_is_one_line_and_exit_code_2(tmp_path, monkeypatch, capsys)
     assert capsys.readouterr().err == ("error: data.source: no/such/folder does not exist; "
                                        "give an existing file, folder or http(s) URL\n")
     assert not (tmp_path / "data" / "prepared").exists()
+
+
+def check(tmp_path, monkeypatch, capsys, data):
+    write_params(tmp_path, data)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        stage.main(["--check"])
+        raise SystemExit(0)
+    return exit_info.value.code, capsys.readouterr().out
+
+
+def offline(monkeypatch):
+    import requests
+
+    def no_network(url, **kwargs):
+        raise requests.ConnectionError(f"HTTPSConnectionPool: Max retries exceeded with url: {url} "
+                                       "(Caused by NameResolutionError: [Errno -2] Name or service not known)")
+
+    monkeypatch.setattr(requests, "head", no_network)
+    monkeypatch.setenv("KERAS_HOME", "/nonexistent-keras-home")
+
+
+def test_check_names_the_unreachable_download_and_exits_3(tmp_path, monkeypatch, capsys):
+    offline(monkeypatch)
+    code, out = check(tmp_path, monkeypatch, capsys, {"dataset": "cifar10"})
+
+    assert code == stage.UNREACHABLE == 3
+    assert out == ("cifar10: cannot reach https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (Name or service "
+                   "not known); no local copy (data.source, the Keras cache or data/downloads/) either\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_check_passes_offline_for_bundled_and_local_data(tmp_path, monkeypatch, capsys):
+    offline(monkeypatch)
+    assert check(tmp_path, monkeypatch, capsys, {"dataset": "digits"}) == (0, "")
+    (tmp_path / "pictures").mkdir()
+    assert check(tmp_path, monkeypatch, capsys, {"dataset": "folder", "source": "pictures"}) == (0, "")
+    downloads = tmp_path / "data" / "downloads" / "mnist"
+    downloads.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (downloads / f"{name}.gz").write_bytes(b"")
+    assert check(tmp_path, monkeypatch, capsys, {"dataset": "mnist"}) == (0, "")
