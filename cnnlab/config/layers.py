@@ -40,7 +40,8 @@ LAYER_SCHEMAS = {
     "maxpool": POOL,
     "avgpool": POOL,
     "dropout": {"rate": Field(number(0, 1, high_open=True))},
-    "batchnorm": {"momentum": Field(number(0, 1, high_open=True), 0.99)},
+    # 0.9 as the families use (cnnlab/models/family_common.py BN_MOMENTUM): fit for short runs too
+    "batchnorm": {"momentum": Field(number(0, 1, high_open=True), 0.9)},
     "activation": {"function": Field(choice(*ACTIVATIONS))},
     "flatten": {},
     "gap": {},

@@ -10,7 +10,7 @@ The three pools stay: without the stride-4 conv, 32 px already ends at 3x3 after
 
 from keras import layers
 
-from cnnlab.models.family_common import require_min_size, resolve_stem, scaled
+from cnnlab.models.family_common import BN_MOMENTUM, require_min_size, resolve_stem, scaled
 
 LOSS_WEIGHTS = [1.0]
 
@@ -47,7 +47,7 @@ def _conv_relu_bn(x, name, filters, kernel, strides, padding):
     x = layers.Conv2D(
         filters, kernel, strides=strides, padding=padding, activation="relu", name=name
     )(x)
-    return layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
 
 
 def _max_pool(x, name):

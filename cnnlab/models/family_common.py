@@ -9,6 +9,12 @@ from cnnlab.errors import ConfigError
 MEDIUM_STEM_FROM = 64
 CLASSIC_STEM_FROM = 128
 
+# BatchNorm's running statistics follow about the last 10 steps (PyTorch's default, momentum
+# 0.1 there) instead of Keras's 100: with 0.99 a run of a few hundred steps evaluated with
+# statistics still half at their initial values, and every BatchNorm network scored 10 % on
+# digits after 6 epochs of 20 steps (0.9: 95-99 %). Long runs are unaffected either way.
+BN_MOMENTUM = 0.9
+
 
 def image_size(inputs):
     height, width = inputs.shape[1], inputs.shape[2]

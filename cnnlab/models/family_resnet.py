@@ -11,7 +11,7 @@ ImageNet 7x7/2 conv + 3x3/2 max pool; auto picks by image size.
 
 from keras import layers
 
-from cnnlab.models.family_common import resolve_stem
+from cnnlab.models.family_common import BN_MOMENTUM, resolve_stem
 
 LOSS_WEIGHTS = [1.0]
 
@@ -61,4 +61,4 @@ def _conv_bn(x, filters, kernel, name, strides=1):
     x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False, name=name)(
         x
     )
-    return layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)

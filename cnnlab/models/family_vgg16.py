@@ -16,7 +16,7 @@ import keras
 from keras import layers
 
 from cnnlab.errors import ConfigError
-from cnnlab.models.family_common import channels, image_size, require_min_size, scaled
+from cnnlab.models.family_common import BN_MOMENTUM, channels, image_size, require_min_size, scaled
 
 LOSS_WEIGHTS = [1.0]
 
@@ -54,7 +54,7 @@ def _conv(x, filters, name, batchnorm):
     if not batchnorm:
         return layers.Conv2D(filters, 3, padding="same", activation="relu", name=name)(x)
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=name)(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
