@@ -8,6 +8,16 @@ none (Apple's Metal plugin).
 TENSOR_CORES_FROM = (7, 0)  # Volta and newer multiply float16 on tensor cores
 
 
+def describe(gpus, policy, xla):
+    """One line for the log: where training runs and with what."""
+    if not gpus:
+        return "the CPU (no GPU found)"
+    capabilities = ", ".join("Metal" if gpu is None else ".".join(map(str, gpu)) for gpu in gpus)
+    extras = [name for name, on in (("mixed precision", policy == "mixed_float16"), ("XLA", xla)) if on]
+    plural = "s" if len(gpus) > 1 else ""
+    return f"{len(gpus)} GPU{plural} (compute capability {capabilities})" + (f", {' and '.join(extras)}" if extras else "")
+
+
 def use_mixed_precision(setting, gpus):
     """float16 compute when every GPU has tensor cores; an explicit true/false wins."""
     if setting != "auto":

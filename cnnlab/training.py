@@ -164,6 +164,8 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
     configure_tensorflow(train_params["seed"], train_params["deterministic"], train_params["threads"],
                          hardware.use_mixed_precision(train_params["mixed_precision"], gpus))
     jit_compile = hardware.use_xla(train_params["jit_compile"], gpus, multi)
+    print(f"{name}: training on {hardware.describe(gpus, keras.mixed_precision.global_policy().name, jit_compile)}",
+          flush=True)
     replicas = strategy.num_replicas_in_sync
     batch_size = global_batch_size(variant["batch_size"], replicas, len(data.x_train), key)
     steps_per_epoch = len(data.x_train) // batch_size

@@ -38,3 +38,12 @@ def test_this_machine_trains_without_either(monkeypatch):
     if gpus:
         pytest.skip(f"this machine has GPUs: {gpus}")
     assert not use_mixed_precision("auto", gpus) and not use_xla("auto", gpus)
+
+
+def test_the_log_says_where_training_runs():
+    from cnnlab.hardware import describe
+
+    assert describe(CPU_ONLY, "float32", False) == "the CPU (no GPU found)"
+    assert describe([(8, 6), (8, 6)], "mixed_float16", True) == (
+        "2 GPUs (compute capability 8.6, 8.6), mixed precision and XLA")
+    assert describe([METAL], "float32", False) == "1 GPU (compute capability Metal)"
