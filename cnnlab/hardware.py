@@ -8,12 +8,12 @@ none (Apple's Metal plugin).
 TENSOR_CORES_FROM = (7, 0)  # Volta and newer multiply float16 on tensor cores
 
 
-def describe(gpus, policy, xla):
+def describe(gpus, mixed_precision, xla):
     """One line for the log: where training runs and with what."""
     if not gpus:
         return "the CPU (no GPU found)"
     capabilities = ", ".join("Metal" if gpu is None else ".".join(map(str, gpu)) for gpu in gpus)
-    extras = [name for name, on in (("mixed precision", policy == "mixed_float16"), ("XLA", xla)) if on]
+    extras = [name for name, on in (("mixed precision", mixed_precision), ("XLA", xla)) if on]
     plural = "s" if len(gpus) > 1 else ""
     return f"{len(gpus)} GPU{plural} (compute capability {capabilities})" + (f", {' and '.join(extras)}" if extras else "")
 

@@ -158,14 +158,7 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
     key = f"variants.{name}"
     data = load_inputs(data_dir, key, needs_validation=bool(variant["early_stopping"]))
     epochs = min(variant["epochs"], train_params["max_epochs"] or variant["epochs"])
-    strategy = distribute.make_strategy(train_params)
-    gpus = distribute.gpu_capabilities()
-    multi = distribute.is_multi_worker(strategy)
-    configure_tensorflow(train_params["seed"], train_params["deterministic"], train_params["threads"],
-                         hardware.use_mixed_precision(train_params["mixed_precision"], gpus))
-    jit_compile = hardware.use_xla(train_params["jit_compile"], gpus, multi)
-    print(f"{name}: training on {hardware.describe(gpus, keras.mixed_precision.global_policy().name, jit_compile)}",
-          flush=True)
+    strategy, jit_compile = start_tensorflow(name, train_params)
     replicas = strategy.num_replicas_in_sync
     batch_size = global_batch_size(variant["batch_size"], replicas, len(data.x_train), key)
     steps_per_epoch = len(data.x_train) // batch_size
@@ -175,10 +168,8 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
         compile_model(training_model, variant, steps_per_epoch * epochs, jit_compile, replicas)
 
     chief = distribute.is_chief(strategy)
-    if not chief:
-        # the other workers of a multi-worker run log and checkpoint to scratch, deleted at the end
-        backup_dir = Path(tempfile.mkdtemp(prefix=f"cnnlab-{name}-"))
-    backup_dir = Path(backup_dir)
+    # the other workers of a multi-worker run log and checkpoint to scratch, deleted at the end
+    backup_dir = Path(backup_dir if chief else tempfile.mkdtemp(prefix=f"cnnlab-{name}-"))
     first_epoch, stopped = starting_point(strategy, backup_dir)
     if first_epoch:
         print(f"resuming {name} from its checkpoint after epoch {first_epoch} ({backup_dir})")
@@ -197,6 +188,18 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
         summary = training_summary(variant, history, len(data.x_train), len(data.x_val), epochs, replicas)
         save_model_outputs(out_dir, inference_model, data.card, history, summary)
     shutil.rmtree(backup_dir, ignore_errors=True)
+
+
+def start_tensorflow(name, train_params):
+    """The tf.distribute strategy (created first: logical devices must come before any other
+    TensorFlow work), seeds, determinism and precision; returns it and whether to XLA-compile."""
+    strategy = distribute.make_strategy(train_params)
+    gpus = distribute.gpu_capabilities()
+    mixed_precision = hardware.use_mixed_precision(train_params["mixed_precision"], gpus)
+    configure_tensorflow(train_params["seed"], train_params["deterministic"], train_params["threads"], mixed_precision)
+    jit_compile = hardware.use_xla(train_params["jit_compile"], gpus, distribute.is_multi_worker(strategy))
+    print(f"{name}: training on {hardware.describe(gpus, mixed_precision, jit_compile)}", flush=True)
+    return strategy, jit_compile
 
 
 TrainingData = namedtuple("TrainingData", "card x_train y_train x_val y_val")

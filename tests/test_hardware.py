@@ -43,7 +43,6 @@ def test_this_machine_trains_without_either(monkeypatch):
 def test_the_log_says_where_training_runs():
     from cnnlab.hardware import describe
 
-    assert describe(CPU_ONLY, "float32", False) == "the CPU (no GPU found)"
-    assert describe([(8, 6), (8, 6)], "mixed_float16", True) == (
-        "2 GPUs (compute capability 8.6, 8.6), mixed precision and XLA")
-    assert describe([METAL], "float32", False) == "1 GPU (compute capability Metal)"
+    assert describe(CPU_ONLY, False, False) == "the CPU (no GPU found)"
+    assert describe([(8, 6), (8, 6)], True, True) == "2 GPUs (compute capability 8.6, 8.6), mixed precision and XLA"
+    assert describe([METAL], False, False) == "1 GPU (compute capability Metal)"
