@@ -5,6 +5,7 @@ The two alternate --repeats times and each keeps its best run (other work on a s
 machine only ever slows a run down). Prints one line: images/s of each, their ratio, every
 run and the load average.
 """
+
 import argparse
 import json
 import os
@@ -24,10 +25,20 @@ def write_data(directory, images):
     rng = np.random.default_rng(0)
     directory.mkdir(parents=True)
     for split, count in (("train", images), ("val", images // 10), ("test", 10)):
-        np.savez(directory / f"{split}.npz", x=rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8),
-                 y=rng.integers(0, 10, count).astype("int64"))
-    card = {"name": "random", "classes": [str(i) for i in range(10)], "num_classes": 10, "shape": [32, 32, 3],
-            "normalization": "scale", "mean": [0.0] * 3, "std": [1.0] * 3}
+        np.savez(
+            directory / f"{split}.npz",
+            x=rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8),
+            y=rng.integers(0, 10, count).astype("int64"),
+        )
+    card = {
+        "name": "random",
+        "classes": [str(i) for i in range(10)],
+        "num_classes": 10,
+        "shape": [32, 32, 3],
+        "normalization": "scale",
+        "mean": [0.0] * 3,
+        "std": [1.0] * 3,
+    }
     (directory / "card.json").write_text(json.dumps(card))
 
 
@@ -38,8 +49,9 @@ def images_per_second(workdir, variant_name, epochs, train):
     params.update(train={**params["train"], **train}, variants={variant_name: variant})
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    subprocess.run([sys.executable, "-m", "stages.train", variant_name], cwd=workdir, env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "stages.train", variant_name], cwd=workdir, env=env, check=True, capture_output=True
+    )
     training = json.loads((workdir / "models" / variant_name / "training.json").read_text())
     history = json.loads((workdir / "models" / variant_name / "history.json").read_text())
     steady = history["epoch_seconds"][1:] or history["epoch_seconds"]  # the first epoch includes tracing
@@ -64,8 +76,11 @@ def main():
                 loads.append(os.getloadavg()[0])
     single, mirrored = max(runs["none"]), max(runs["mirrored"])
     every = ", ".join(f"{mode} {'/'.join(f'{value:.0f}' for value in values)}" for mode, values in runs.items())
-    print(f"distribute {args.variant}: none {single:.0f} img/s, mirrored on 2 logical CPUs {mirrored:.0f} img/s, "
-          f"ratio {mirrored / single:.2f} (runs {every}; load avg {min(loads):.1f}-{max(loads):.1f})")
+    print(
+        f"distribute {args.variant}: none {single:.0f} img/s, mirrored on 2 logical CPUs {mirrored:.0f} img/s, "
+        f"ratio {mirrored / single:.2f} (runs {every}; load avg {min(loads):.1f}-{max(loads):.1f})"
+    )
+
 
 if __name__ == "__main__":
     main()

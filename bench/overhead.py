@@ -15,6 +15,7 @@ two sides alternate --repeats times and each keeps its best run (other work on a
 machine only ever slows a run down).
 Prints one final line: ... pipeline 1444 img/s, bare fit 1420 img/s, ratio 1.02 (runs ...; load 1.4-2.7)
 """
+
 import argparse
 import json
 import math
@@ -28,10 +29,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from time_to_accuracy import REPO, cifar10_data_params, prepared_cifar10  # noqa: E402
-
 from cnnlab.config import load_params, variant_params  # noqa: E402
 from cnnlab.data.prepared import read_split  # noqa: E402
+from time_to_accuracy import REPO, cifar10_data_params, prepared_cifar10  # noqa: E402
 
 
 def subset_dir(data_dir, images, val_images, out_dir):
@@ -66,8 +66,9 @@ def bare_images_per_second(name, variant, train_params, x, y, val, card):
     from cnnlab import models
     from cnnlab.training import compile_model, configure_tensorflow
 
-    configure_tensorflow(train_params["seed"], train_params["deterministic"], train_params["threads"],
-                         mixed_precision=False)
+    configure_tensorflow(
+        train_params["seed"], train_params["deterministic"], train_params["threads"], mixed_precision=False
+    )
     model, _ = models.build_model(variant, card, f"variants.{name}", seed=train_params["seed"])
     compile_model(model, variant, math.ceil(len(x) / variant["batch_size"]) * variant["epochs"], jit_compile=False)
     x = x.astype(np.float32)
@@ -98,16 +99,19 @@ def main():
         x, y, val, card = subset_dir(data_dir, args.images, variant["batch_size"], work / "data")
         loads, pipelines, bares = [os.getloadavg()[0]], [], []
         for repeat in range(args.repeats):
-            pipelines.append(pipeline_images_per_second(args.variant, variant, train_params, work / "data",
-                                                        work / f"run{repeat}"))
+            pipelines.append(
+                pipeline_images_per_second(args.variant, variant, train_params, work / "data", work / f"run{repeat}")
+            )
             loads.append(os.getloadavg()[0])
             bares.append(bare_images_per_second(args.variant, variant, train_params, x, y, val, card))
             loads.append(os.getloadavg()[0])
     pipeline, bare = max(pipelines), max(bares)
     runs = f"pipeline {'/'.join(f'{v:.0f}' for v in pipelines)}, bare {'/'.join(f'{v:.0f}' for v in bares)}"
-    print(f"{args.variant} ({len(x)} images x {variant['epochs'] - 1} timed epochs, batch {variant['batch_size']}): "
-          f"pipeline {pipeline:.0f} img/s, bare fit {bare:.0f} img/s, ratio {pipeline / bare:.2f} "
-          f"(runs {runs}; load avg {min(loads):.1f}-{max(loads):.1f})")
+    print(
+        f"{args.variant} ({len(x)} images x {variant['epochs'] - 1} timed epochs, batch {variant['batch_size']}): "
+        f"pipeline {pipeline:.0f} img/s, bare fit {bare:.0f} img/s, ratio {pipeline / bare:.2f} "
+        f"(runs {runs}; load avg {min(loads):.1f}-{max(loads):.1f})"
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ Prepares into a temporary folder, then prints one final line:
     prepare cifar10: 14.2 s, peak RSS 0.61 GB, 60000 images
 Peak RSS is the largest resident set of this process plus that of any child process.
 """
+
 import argparse
 import resource
 import sys
@@ -20,15 +21,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cnnlab.config import DATA, validate_section  # noqa: E402
-from cnnlab.data.preparation import prepare  # noqa: E402
 from cnnlab.data.checksums import file_digest  # noqa: E402
+from cnnlab.data.preparation import prepare  # noqa: E402
 
 DEFAULT_ARCHIVE = REPO.parent / "shared" / "datasets" / "cifar10-jpg.tar.gz"
 
 
 def peak_rss_gb():
     usage = [resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-    return sum(usage) / 1024 ** 2  # ru_maxrss is in KiB on Linux
+    return sum(usage) / 1024**2  # ru_maxrss is in KiB on Linux
 
 
 def main():
@@ -39,8 +40,11 @@ def main():
     if not Path(args.archive).is_file():
         sys.exit(f"error: {args.archive} not found")
     checksum = f"md5:{file_digest(args.archive, 'md5')}" if args.dataset == "cifar10" else None
-    data_params = validate_section({"dataset": args.dataset, "source": args.archive, "checksum": checksum,
-                                    "image_size": [32, 32], "channels": 3}, DATA, "data")
+    data_params = validate_section(
+        {"dataset": args.dataset, "source": args.archive, "checksum": checksum, "image_size": [32, 32], "channels": 3},
+        DATA,
+        "data",
+    )
     with tempfile.TemporaryDirectory(prefix="prepare-bench-") as work:
         started = time.perf_counter()
         card = prepare(data_params, Path(work) / "prepared", Path(work) / "downloads")

@@ -18,6 +18,7 @@ Prints one final line:
 fast: 80% at 8.4 min (epoch 9), final 83.1% (no tta 82.5%) in 9.3 min; seed000_cool3 61.2 s/epoch
 -> 102 min/100 epochs; ratio 12.1; load 1.2
 """
+
 import argparse
 import hashlib
 import json
@@ -39,8 +40,15 @@ CIFAR_JPG = REPO.parent / "shared" / "datasets" / "cifar10-jpg.tar.gz"
 
 def cifar10_data_params(params, **overrides):
     """The params.yaml data section, reading the shared CIFAR-10 JPEG archive as a folder dataset."""
-    return {**params["data"], "dataset": "folder", "source": str(CIFAR_JPG), "checksum": None,
-            "image_size": [32, 32], "channels": 3, **overrides}
+    return {
+        **params["data"],
+        "dataset": "folder",
+        "source": str(CIFAR_JPG),
+        "checksum": None,
+        "image_size": [32, 32],
+        "channels": 3,
+        **overrides,
+    }
 
 
 def prepared_cifar10(data_params, cache_root=REPO / "data" / "bench"):
@@ -69,8 +77,15 @@ def train_with_extra_callbacks(name, variant, train_params, data_dir, work_dir, 
 
     training.make_callbacks = make_callbacks
     try:
-        training.train_variant(name, variant, train_params, data_dir, Path(work_dir) / "models" / name,
-                               Path(work_dir) / "dvclive" / name, Path(work_dir) / "checkpoints" / name)
+        training.train_variant(
+            name,
+            variant,
+            train_params,
+            data_dir,
+            Path(work_dir) / "models" / name,
+            Path(work_dir) / "dvclive" / name,
+            Path(work_dir) / "checkpoints" / name,
+        )
     finally:
         training.make_callbacks = original
     return json.loads((Path(work_dir) / "models" / name / "training.json").read_text())
@@ -96,8 +111,12 @@ def test_accuracy_callback(x_test, y_test, tta):
             begin = time.perf_counter()
             train_seconds = begin - self.started - self.eval_seconds
             plain = predict_probabilities(self.model, x_test)
-            row = {"epoch": epoch + 1, "train_seconds": round(train_seconds, 1),
-                   "accuracy": float(np.mean(plain.argmax(1) == y_test)), "load": round(os.getloadavg()[0], 2)}
+            row = {
+                "epoch": epoch + 1,
+                "train_seconds": round(train_seconds, 1),
+                "accuracy": float(np.mean(plain.argmax(1) == y_test)),
+                "load": round(os.getloadavg()[0], 2),
+            }
             if tta:
                 mirrored = predict_probabilities(self.model, x_test[:, :, ::-1, :])
                 row["tta_accuracy"] = float(np.mean((plain + mirrored).argmax(1) == y_test))
@@ -128,8 +147,9 @@ def main():
         train_with_extra_callbacks(args.variant, fast, train_params, data_dir, work, [callback])
         rows = callback.rows
         # the baseline in a fresh process-level state is not needed: train_variant re-seeds and rebuilds
-        base = train_with_extra_callbacks(args.baseline, baseline, {**train_params, "max_epochs": args.baseline_epochs},
-                                          data_dir, work, [])
+        base = train_with_extra_callbacks(
+            args.baseline, baseline, {**train_params, "max_epochs": args.baseline_epochs}, data_dir, work, []
+        )
         history = json.loads((Path(work) / "models" / args.baseline / "history.json").read_text())
 
     score = "tta_accuracy" if fast["tta"] else "accuracy"
@@ -142,8 +162,10 @@ def main():
     final = f"final {last[score]:.1%}" + (f" (no tta {last['accuracy']:.1%})" if fast["tta"] else "")
     final += f" in {last['train_seconds'] / 60:.1f} min"
     loads = [row["load"] for row in rows]
-    base_line = (f"{args.baseline} {base_epoch:.1f} s/epoch -> {base_total_min:.0f} min/{baseline['epochs']} epochs"
-                 f" ({base['images_per_second']:.0f} img/s)")
+    base_line = (
+        f"{args.baseline} {base_epoch:.1f} s/epoch -> {base_total_min:.0f} min/{baseline['epochs']} epochs"
+        f" ({base['images_per_second']:.0f} img/s)"
+    )
     if hit:
         ratio = base_total_min / (hit["train_seconds"] / 60)
         head = f"{args.variant}: {pct} at {hit['train_seconds'] / 60:.1f} min (epoch {hit['epoch']}), {final}"

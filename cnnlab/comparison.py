@@ -1,6 +1,7 @@
 """Every variant side by side: one row per variant from params.yaml, metrics/<variant>.json and
 models/<variant>/training.json. Built here once, for the compare stage (plots/comparison.*)
 and for the report."""
+
 from operator import itemgetter
 
 import pandas as pd
@@ -13,9 +14,16 @@ from cnnlab.plotting import plot_comparison, save_figure
 CURVES = ("val_accuracy", "val_loss", "accuracy", "loss")
 TRAINING_FACTS = ("optimizer", "learning_rate", "batch_size", "flops_per_image", "images_per_second")
 TABLE_COLUMNS = {
-    "variant": "variant", "params": "params", "test_accuracy": "test accuracy", "test_loss": "test loss",
-    "best_val_accuracy": "best val accuracy", "epochs_run": "epochs run", "train_seconds": "train time (s)",
-    "images_per_second": "images/s", "batch_size": "batch size", "optimizer": "optimizer",
+    "variant": "variant",
+    "params": "params",
+    "test_accuracy": "test accuracy",
+    "test_loss": "test loss",
+    "best_val_accuracy": "best val accuracy",
+    "epochs_run": "epochs run",
+    "train_seconds": "train time (s)",
+    "images_per_second": "images/s",
+    "batch_size": "batch size",
+    "optimizer": "optimizer",
     "learning_rate": "learning rate",
 }
 
@@ -24,16 +32,22 @@ def variant_rows(variants, root=".", descriptions=None):
     """One dict per variant of the validated `variants` params: evaluated ones by test accuracy
     (best first), then the others in params order with `evaluated` False."""
     descriptions = descriptions or {}
-    rows = [{**variant_row(name, variant, root), "description": descriptions.get(name)}
-            for name, variant in variants.items()]
+    rows = [
+        {**variant_row(name, variant, root), "description": descriptions.get(name)}
+        for name, variant in variants.items()
+    ]
     evaluated = sorted((row for row in rows if row["evaluated"]), key=itemgetter("test_accuracy"), reverse=True)
     return evaluated + [row for row in rows if not row["evaluated"]]
 
 
 def variant_row(name, variant, root):
-    row = {"variant": name, "architecture": architecture(variant),
-           "optimizer": variant["optimizer"]["name"], "learning_rate": variant["optimizer"]["learning_rate"],
-           "batch_size": variant["batch_size"]}
+    row = {
+        "variant": name,
+        "architecture": architecture(variant),
+        "optimizer": variant["optimizer"]["name"],
+        "learning_rate": variant["optimizer"]["learning_rate"],
+        "batch_size": variant["batch_size"],
+    }
     path = metrics_path(root, name)
     if not path.exists():
         return {**row, "evaluated": False}
@@ -86,8 +100,9 @@ def write_comparison(variants, root="."):
     frame = comparison_frame(rows)
     plots = comparison_dir(root)
     write_text(plots / "comparison.csv", frame.to_csv(index=False))
-    write_text(plots / "comparison.md", frame.rename(columns=TABLE_COLUMNS)
-               .to_markdown(index=False, floatfmt=".4g") + "\n")
+    write_text(
+        plots / "comparison.md", frame.rename(columns=TABLE_COLUMNS).to_markdown(index=False, floatfmt=".4g") + "\n"
+    )
     save_figure(plot_comparison(frame), plots / "comparison.png")
     write_text(plots / "curves.csv", learning_curves(variants, root).to_csv(index=False, float_format="%.6g"))
     return frame

@@ -13,6 +13,7 @@
 workers), and the learning rate is multiplied by the number of replicas (the linear scaling
 rule of Goyal et al., 2017).
 """
+
 import os
 
 import tensorflow as tf
@@ -26,8 +27,10 @@ def make_strategy(train_params):
         return tf.distribute.get_strategy()
     if train_params["distribute"] == "multi_worker":
         if not os.environ.get("TF_CONFIG"):
-            raise ConfigError("train.distribute: multi_worker needs the cluster and this worker's task in the "
-                              "TF_CONFIG environment variable; set TF_CONFIG on every worker")
+            raise ConfigError(
+                "train.distribute: multi_worker needs the cluster and this worker's task in the "
+                "TF_CONFIG environment variable; set TF_CONFIG on every worker"
+            )
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.MirroredStrategy(_mirrored_devices(train_params["cpu_replicas"]))
 
@@ -35,8 +38,10 @@ def make_strategy(train_params):
 def gpu_capabilities():
     """The CUDA compute capability (major, minor) of each visible GPU; None where a GPU reports
     none (Apple's Metal plugin). Empty on a machine without GPUs."""
-    return [tf.config.experimental.get_device_details(gpu).get("compute_capability")
-            for gpu in tf.config.list_physical_devices("GPU")]
+    return [
+        tf.config.experimental.get_device_details(gpu).get("compute_capability")
+        for gpu in tf.config.list_physical_devices("GPU")
+    ]
 
 
 def is_multi_worker(strategy):

@@ -1,4 +1,5 @@
 """User-facing errors: one line that names the file or key and says what to do."""
+
 import functools
 import sys
 

@@ -5,13 +5,19 @@ Dense(20, sigmoid) for 10 classes): predictions are the argmax over every output
 output index >= num_classes counts as wrong and is named `output_<i>`, and per-class
 metrics cover the real classes only.
 """
+
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support,
-                             top_k_accuracy_score)
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+    top_k_accuracy_score,
+)
 
 from cnnlab.data.prepared import read_card, read_split
 from cnnlab.errors import DataError
@@ -51,8 +57,10 @@ def output_names(classes, width):
 def check_input_shape(model, images, source):
     expected = tuple(model.input_shape[1:])
     if tuple(images.shape[1:]) != expected:
-        raise DataError(f"{source}: images are {tuple(images.shape[1:])} but the model expects {expected}; "
-                        f"retrain after changing data.image_size or data.channels")
+        raise DataError(
+            f"{source}: images are {tuple(images.shape[1:])} but the model expects {expected}; "
+            f"retrain after changing data.image_size or data.channels"
+        )
 
 
 def predict_probabilities(model, images, batch_size=PREDICT_BATCH_SIZE, tta=False):
@@ -62,7 +70,7 @@ def predict_probabilities(model, images, batch_size=PREDICT_BATCH_SIZE, tta=Fals
     """
     batches = []
     for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size].astype(np.float32)
+        batch = images[start : start + batch_size].astype(np.float32)
         outputs = model.predict_on_batch(batch)
         if tta:
             outputs = (outputs + model.predict_on_batch(batch[:, :, ::-1, :])) / 2
@@ -90,10 +98,12 @@ def compute_metrics(labels, probabilities, classes):
         "test_loss": crossentropy(labels, probabilities),
     }
     if len(classes) > TOP_K:
-        metrics["test_top5_accuracy"] = float(top_k_accuracy_score(
-            labels, probabilities, k=TOP_K, labels=np.arange(probabilities.shape[1])))
-    metrics["macro_f1"] = float(f1_score(labels, predicted, labels=np.arange(len(classes)), average="macro",
-                                         zero_division=0))
+        metrics["test_top5_accuracy"] = float(
+            top_k_accuracy_score(labels, probabilities, k=TOP_K, labels=np.arange(probabilities.shape[1]))
+        )
+    metrics["macro_f1"] = float(
+        f1_score(labels, predicted, labels=np.arange(len(classes)), average="macro", zero_division=0)
+    )
     return metrics
 
 
@@ -102,9 +112,11 @@ def per_class_frame(labels, probabilities, classes):
     (eval/<variant>/per_class.csv, a DVC bar chart; kept out of the metrics so that `dvc exp
     show` has a handful of columns per variant whatever the number of classes)."""
     precision, recall, f1, support = precision_recall_fscore_support(
-        labels, probabilities.argmax(axis=1), labels=np.arange(len(classes)), zero_division=0)
-    return pd.DataFrame({"class": list(classes), "precision": precision, "recall": recall, "f1": f1,
-                         "support": support})
+        labels, probabilities.argmax(axis=1), labels=np.arange(len(classes)), zero_division=0
+    )
+    return pd.DataFrame(
+        {"class": list(classes), "precision": precision, "recall": recall, "f1": f1, "support": support}
+    )
 
 
 def training_metrics(directory, variant):
@@ -132,12 +144,14 @@ def predictions_frame(labels, probabilities, names):
     """One row per test image: index, actual and predicted names, probability of the prediction."""
     predicted = probabilities.argmax(axis=1)
     names = np.asarray(names, dtype=object)
-    return pd.DataFrame({
-        "index": np.arange(len(labels)),
-        "actual": names[labels],
-        "predicted": names[predicted],
-        "probability": probabilities[np.arange(len(labels)), predicted],
-    })
+    return pd.DataFrame(
+        {
+            "index": np.arange(len(labels)),
+            "actual": names[labels],
+            "predicted": names[predicted],
+            "probability": probabilities[np.arange(len(labels)), predicted],
+        }
+    )
 
 
 def confusion_frame(labels, probabilities, names, num_classes):
@@ -150,8 +164,9 @@ def confusion_frame(labels, probabilities, names, num_classes):
     matrix = matrix[:num_classes]
     used = [i for i in range(num_classes, len(names)) if matrix[:, i].any()]
     columns = list(range(num_classes)) + used
-    return pd.DataFrame(matrix[:, columns], index=pd.Index(names[:num_classes], name="actual"),
-                        columns=[names[i] for i in columns])
+    return pd.DataFrame(
+        matrix[:, columns], index=pd.Index(names[:num_classes], name="actual"), columns=[names[i] for i in columns]
+    )
 
 
 def load_variant_model(root, variant):
@@ -175,11 +190,14 @@ def evaluate_variant(variant, root=".", tta=False, batch_size=PREDICT_BATCH_SIZE
     with atomic_path(eval_dir(root, variant)) as tmp:
         tmp.mkdir()
         np.save(tmp / "probabilities.npy", probabilities)
-        write_text(tmp / "predictions.csv", predictions_frame(labels, probabilities, names)
-                   .to_csv(index=False, float_format="%.6f"))
-        write_text(tmp / "confusion.csv", confusion_frame(labels, probabilities, names, card["num_classes"])
-                   .to_csv())
-    write_text(per_class_path(root, variant), per_class_frame(labels, probabilities, card["classes"])
-               .to_csv(index=False, float_format="%.6f"))
+        write_text(
+            tmp / "predictions.csv",
+            predictions_frame(labels, probabilities, names).to_csv(index=False, float_format="%.6f"),
+        )
+        write_text(tmp / "confusion.csv", confusion_frame(labels, probabilities, names, card["num_classes"]).to_csv())
+    write_text(
+        per_class_path(root, variant),
+        per_class_frame(labels, probabilities, card["classes"]).to_csv(index=False, float_format="%.6f"),
+    )
     write_json(metrics_path(root, variant), metrics)
     return metrics

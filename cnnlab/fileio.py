@@ -1,4 +1,5 @@
 """Atomic output writing: a crash never leaves a half-written file at an output path."""
+
 import contextlib
 import errno
 import json
@@ -37,8 +38,9 @@ def atomic_path(path):
         if isinstance(error, OSError) and error.errno != errno.ENOSPC:
             raise
         # named after the outermost output, not a temporary file inside it
-        raise DiskFullError(f"{path}: disk full while writing it; free some space and rerun "
-                            "(nothing was written there)") from None
+        raise DiskFullError(
+            f"{path}: disk full while writing it; free some space and rerun (nothing was written there)"
+        ) from None
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)

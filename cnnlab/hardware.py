@@ -5,6 +5,7 @@ fast CPU kernels; XLA's CPU code was no faster than oneDNN's), so they stay off 
 A GPU is described by its CUDA compute capability, (major, minor), or None when it reports
 none (Apple's Metal plugin).
 """
+
 TENSOR_CORES_FROM = (7, 0)  # Volta and newer multiply float16 on tensor cores
 
 
@@ -15,7 +16,9 @@ def describe(gpus, mixed_precision, xla):
     capabilities = ", ".join("Metal" if gpu is None else ".".join(map(str, gpu)) for gpu in gpus)
     extras = [name for name, on in (("mixed precision", mixed_precision), ("XLA", xla)) if on]
     plural = "s" if len(gpus) > 1 else ""
-    return f"{len(gpus)} GPU{plural} (compute capability {capabilities})" + (f", {' and '.join(extras)}" if extras else "")
+    return f"{len(gpus)} GPU{plural} (compute capability {capabilities})" + (
+        f", {' and '.join(extras)}" if extras else ""
+    )
 
 
 def use_mixed_precision(setting, gpus):

@@ -2,6 +2,7 @@
 
 Images are the raw 0-255 test images from test.npz, drawn as they are.
 """
+
 import math
 
 import keras
@@ -11,8 +12,12 @@ from matplotlib.figure import Figure
 
 from cnnlab.plotting import draw_image, mark_wrong, show_image
 
-CONV_TYPES = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D,
-              keras.layers.Conv2DTranspose)
+CONV_TYPES = (
+    keras.layers.Conv2D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv2D,
+    keras.layers.Conv2DTranspose,
+)
 MAX_FILTERS = 64
 PAIR_EXAMPLES = 3
 PANEL_INCHES = 2.2
@@ -40,9 +45,19 @@ def fixed_grid(rows, columns, panel_inches, title_lines):
     title_inches = 0.17 * title_lines + 0.12
     height = rows * (panel_inches + title_inches) + SUPTITLE_INCHES
     figure = Figure(figsize=(columns * panel_inches * 1.1, height))
-    axes = figure.subplots(rows, columns, squeeze=False, gridspec_kw={
-        "left": 0, "right": 1, "bottom": 0, "top": 1 - (SUPTITLE_INCHES + title_inches) / height,
-        "hspace": title_inches / panel_inches, "wspace": 0.1})
+    axes = figure.subplots(
+        rows,
+        columns,
+        squeeze=False,
+        gridspec_kw={
+            "left": 0,
+            "right": 1,
+            "bottom": 0,
+            "top": 1 - (SUPTITLE_INCHES + title_inches) / height,
+            "hspace": title_inches / panel_inches,
+            "wspace": 0.1,
+        },
+    )
     return figure, axes
 
 
@@ -122,8 +137,10 @@ def _collect_feature_maps(model, inputs, maps):
     wanted = [layer for layer in model.layers if isinstance(layer, (keras.Model, *CONV_TYPES))]
     if not wanted:
         return
-    tensors = {layer.name: _input_tensor_in_parent(layer) if isinstance(layer, keras.Model) else layer.output
-               for layer in wanted}
+    tensors = {
+        layer.name: _input_tensor_in_parent(layer) if isinstance(layer, keras.Model) else layer.output
+        for layer in wanted
+    }
     values = keras.Model(model.inputs, tensors).predict_on_batch(inputs)
     for layer in wanted:
         value = values[layer.name]
@@ -180,20 +197,23 @@ def plot_feature_maps(name, maps, images, captions, channels=16):
     step = (width + strip_gap(width)) / height  # one channel tile plus its gap, in row heights
     strip_right = strip_left + (shown * (width + strip_gap(width)) - strip_gap(width)) / height
 
-    figure = Figure(figsize=(0.5 + strip_right * ROW_INCHES, count * (1 + ROW_GAP) * ROW_INCHES + 1.0),
-                    layout="constrained")
+    figure = Figure(
+        figsize=(0.5 + strip_right * ROW_INCHES, count * (1 + ROW_GAP) * ROW_INCHES + 1.0), layout="constrained"
+    )
     ax = figure.subplots()
     for row in range(count):
         top = row * (1 + ROW_GAP)
         draw_image(ax, images[row], extent=(0, image_width, top + 1, top))
-        ax.imshow(channel_strip(maps[row], low, high), interpolation="nearest",
-                  extent=(strip_left, strip_right, top + 1, top))
+        ax.imshow(
+            channel_strip(maps[row], low, high), interpolation="nearest", extent=(strip_left, strip_right, top + 1, top)
+        )
     ax.set_xlim(0, strip_right)
     ax.set_ylim(count * (1 + ROW_GAP) - ROW_GAP, 0)
     ax.set_yticks(np.arange(count) * (1 + ROW_GAP) + 0.5, captions, fontsize=8)
     ax.xaxis.tick_top()
-    ax.set_xticks(strip_left + np.arange(shown) * step + width / height / 2, [f"ch {c}" for c in range(shown)],
-                  fontsize=8)
+    ax.set_xticks(
+        strip_left + np.arange(shown) * step + width / height / 2, [f"ch {c}" for c in range(shown)], fontsize=8
+    )
     ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)
@@ -218,8 +238,10 @@ def plot_predictions(images, labels, probabilities, names, indices, title):
     for ax, index in zip(axes, indices):
         guess = predicted[index]
         show_image(ax, images[index])
-        ax.set_title(f"#{index} true: {names[labels[index]]}\npred: {names[guess]} ({probabilities[index, guess]:.2f})",
-                     fontsize=9)
+        ax.set_title(
+            f"#{index} true: {names[labels[index]]}\npred: {names[guess]} ({probabilities[index, guess]:.2f})",
+            fontsize=9,
+        )
         if guess != labels[index]:
             mark_wrong(ax)
     figure.suptitle(title)
@@ -240,8 +262,14 @@ def plot_mistakes(images, labels, probabilities, names, limit):
     if len(wrong) == 0:
         return empty_figure("No misclassified test images")
     shown = wrong[:limit]
-    return plot_predictions(images, labels, probabilities, names, shown,
-                            f"The {len(shown)} most confident mistakes ({len(wrong)} wrong of {len(labels)})")
+    return plot_predictions(
+        images,
+        labels,
+        probabilities,
+        names,
+        shown,
+        f"The {len(shown)} most confident mistakes ({len(wrong)} wrong of {len(labels)})",
+    )
 
 
 def confused_pairs(confusion, limit):
@@ -249,7 +277,7 @@ def confused_pairs(confusion, limit):
 
     Returns [(class a, class b, a predicted as b, b predicted as a)], most errors first.
     """
-    square = confusion.to_numpy()[:, :len(confusion)]
+    square = confusion.to_numpy()[:, : len(confusion)]
     both_ways = np.triu(square + square.T, k=1)
     rows, columns = np.unravel_index(np.argsort(-both_ways, axis=None, kind="stable"), both_ways.shape)
     pairs = [(a, b) for a, b in zip(rows, columns) if both_ways[a, b] > 0][:limit]
@@ -261,18 +289,25 @@ def plot_confused_pairs(images, labels, probabilities, classes, pairs, examples=
     if not pairs:
         return empty_figure("No confused class pairs: every test image is classified correctly")
     predicted = probabilities.argmax(axis=1)
-    examples_per_pair = [[(index, actual, guess) for actual, guess in ((a, b), (b, a))
-                          for index in np.flatnonzero((labels == actual) & (predicted == guess))[:examples]]
-                         for a, b, _, _ in pairs]
+    examples_per_pair = [
+        [
+            (index, actual, guess)
+            for actual, guess in ((a, b), (b, a))
+            for index in np.flatnonzero((labels == actual) & (predicted == guess))[:examples]
+        ]
+        for a, b, _, _ in pairs
+    ]
     figure, axes = fixed_grid(len(pairs), max(map(len, examples_per_pair)), PANEL_INCHES, title_lines=2)
     for row, (a, b, a_as_b, b_as_a), shown in zip(axes, pairs, examples_per_pair):
         for ax, (index, actual, guess) in zip(row, shown):
             show_image(ax, images[index])
-            ax.set_title(f"#{index} {classes[actual]}\n→ {classes[guess]} ({probabilities[index, guess]:.2f})",
-                         fontsize=9)
-        for ax in row[len(shown):]:
+            ax.set_title(
+                f"#{index} {classes[actual]}\n→ {classes[guess]} ({probabilities[index, guess]:.2f})", fontsize=9
+            )
+        for ax in row[len(shown) :]:
             ax.set_axis_off()
-        row[0].set_ylabel(f"{classes[a]} ↔ {classes[b]}\n{a_as_b} + {b_as_a} errors", fontsize=10,
-                          rotation=0, ha="right", va="center")
+        row[0].set_ylabel(
+            f"{classes[a]} ↔ {classes[b]}\n{a_as_b} + {b_as_a} errors", fontsize=10, rotation=0, ha="right", va="center"
+        )
     figure.suptitle("Most confused class pairs (true class → predicted class)")
     return figure

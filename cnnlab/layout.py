@@ -3,6 +3,7 @@
 Paths are relative to the project root `root`. Keras-free, so every stage can name a path
 or the command to run without loading TensorFlow.
 """
+
 import hashlib
 import json
 from pathlib import Path

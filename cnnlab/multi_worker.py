@@ -11,21 +11,36 @@ gradients over all replicas before its update, so a step equals a single-device 
 global batch. Metrics are summed over all replicas, so every worker sees the same logs; the
 chief's early-stopping decision binds them all.
 """
+
 import keras
 import tensorflow as tf
 
 SUM = tf.distribute.ReduceOp.SUM
 
 
-def fit(strategy, model, train_batches, val_batches, *, first_epoch, epochs, steps_per_epoch, global_batch_size,
-        loss_weights, label_smoothing, jit_compile, callbacks):
+def fit(
+    strategy,
+    model,
+    train_batches,
+    val_batches,
+    *,
+    first_epoch,
+    epochs,
+    steps_per_epoch,
+    global_batch_size,
+    loss_weights,
+    label_smoothing,
+    jit_compile,
+    callbacks,
+):
     """Train `model` (compiled, so its optimizer exists) from `first_epoch` to `epochs`."""
     loss_of = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing, reduction="none")
     batch_sums = _batch_sums_function(model, loss_of, loss_weights)
     train_step = _train_step(strategy, model, batch_sums, global_batch_size, jit_compile)
     val_step = _val_step(strategy, batch_sums)
-    callback_list = keras.callbacks.CallbackList(callbacks, add_progbar=True, model=model, verbose=2, epochs=epochs,
-                                                 steps=steps_per_epoch)
+    callback_list = keras.callbacks.CallbackList(
+        callbacks, add_progbar=True, model=model, verbose=2, epochs=epochs, steps=steps_per_epoch
+    )
     # training.compile_model has built the optimizer on every worker alike, before any
     # checkpoint is restored: _copy_chief_state pairs variables by position
     model.stop_training = False
@@ -59,8 +74,11 @@ def _batch_sums_function(model, loss_of, loss_weights):
         losses = [tf.cast(loss_of(target, output), tf.float32) for target, output in zip(targets, outputs)]
         total = tf.add_n([weight * loss for weight, loss in zip(loss_weights, losses)])
         correct = tf.cast(tf.equal(tf.argmax(targets[0], -1), tf.argmax(outputs[0], -1)), tf.float32)
-        sums = {"loss": tf.reduce_sum(total), "examples": tf.cast(tf.shape(total)[0], tf.float32),
-                f"{names[0]}_accuracy" if multi_output else "accuracy": tf.reduce_sum(correct)}
+        sums = {
+            "loss": tf.reduce_sum(total),
+            "examples": tf.cast(tf.shape(total)[0], tf.float32),
+            f"{names[0]}_accuracy" if multi_output else "accuracy": tf.reduce_sum(correct),
+        }
         if multi_output:
             sums.update({f"{name}_loss": tf.reduce_sum(loss) for name, loss in zip(names, losses)})
         return total, sums
@@ -120,6 +138,7 @@ def chief_value(strategy, number):
 def _from_chief(strategy, values):
     """`values` as the chief holds them: a sum over all replicas in which only replica 0 (the
     chief's first) contributes."""
+
     def replica_values():
         context = tf.distribute.get_replica_context()
         from_chief = tf.equal(context.replica_id_in_sync_group, 0)

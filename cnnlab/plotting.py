@@ -3,13 +3,13 @@
 Every `plot_*` function returns a matplotlib Figure (built without pyplot, so no global
 state and no display needed); `save_figure` writes it atomically as a PNG.
 """
+
 import os
 import pickle
 import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, FormatStrFormatter, FuncFormatter
 
@@ -131,7 +131,7 @@ def plot_curves(history, best_epoch=None):
 
 def most_confused_classes(confusion, limit):
     """Names of the `limit` classes with the most errors (as actual or predicted), in class order."""
-    square = confusion.to_numpy()[:, :len(confusion)]
+    square = confusion.to_numpy()[:, : len(confusion)]
     off_diagonal = square - np.diag(np.diag(square))
     errors = off_diagonal.sum(axis=0) + off_diagonal.sum(axis=1)
     chosen = np.sort(np.argsort(-errors, kind="stable")[:limit])
@@ -148,7 +148,7 @@ def plot_confusion(confusion, normalize=False, max_classes=20):
     title = "Confusion matrix (share of each actual class)" if normalize else "Confusion matrix (counts)"
     if len(confusion) > max_classes:
         chosen = most_confused_classes(confusion, max_classes)
-        extra = list(confusion.columns[len(confusion):])
+        extra = list(confusion.columns[len(confusion) :])
         values = values.loc[chosen, chosen + extra]
         title += f"\nthe {max_classes} most confused of {len(confusion)} classes"
     rows, columns = values.shape
@@ -168,8 +168,15 @@ def annotate_cells(ax, matrix, fmt):
     threshold = matrix.max() / 2
     for (row, column), value in np.ndenumerate(matrix):
         if value:
-            ax.text(column, row, fmt.format(value), ha="center", va="center", fontsize=8,
-                    color="white" if value > threshold else "black")
+            ax.text(
+                column,
+                row,
+                fmt.format(value),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if value > threshold else "black",
+            )
 
 
 def plot_per_class(per_class, max_classes=20):
@@ -196,13 +203,20 @@ def plot_per_class(per_class, max_classes=20):
 def plot_comparison(frame):
     """Test accuracy against parameter count and against training time, points labelled."""
     figure = Figure(figsize=(13, 5), layout="constrained")
-    panels = (("params", "parameters", EngFormatter()),
-              ("train_seconds", "training time (s)", FormatStrFormatter("%g")))
+    panels = (
+        ("params", "parameters", EngFormatter()),
+        ("train_seconds", "training time (s)", FormatStrFormatter("%g")),
+    )
     for ax, (column, label, formatter) in zip(figure.subplots(1, 2), panels):
         ax.scatter(frame[column], frame["test_accuracy"], s=40)
         for _, row in frame.iterrows():
-            ax.annotate(row["variant"], (row[column], row["test_accuracy"]), textcoords="offset points",
-                        xytext=(5, 5), fontsize=9)
+            ax.annotate(
+                row["variant"],
+                (row[column], row["test_accuracy"]),
+                textcoords="offset points",
+                xytext=(5, 5),
+                fontsize=9,
+            )
         ax.set(xscale="log", xlabel=f"{label}, log scale", ylabel="test accuracy", title=f"Test accuracy vs {label}")
         ax.xaxis.set_major_formatter(formatter)
         ax.xaxis.set_minor_formatter(label_twos_and_fives(formatter))

@@ -10,6 +10,7 @@ dataset's channel conversion and resize (card.json `shape`), done by the same fu
 prepared the training images. Unreadable files are reported one line each on stderr; the
 others are still classified and the exit code is 1.
 """
+
 import argparse
 import json
 import sys
@@ -92,29 +93,46 @@ def classify_files(model, card, paths, top_k=3, tta=False):
 
 
 def format_table(results):
-    rows = [{"image": path, "rank": rank, "class": name, "probability": f"{probability:.4f}"}
-            for path, predictions in results.items() for rank, (name, probability) in enumerate(predictions, 1)]
+    rows = [
+        {"image": path, "rank": rank, "class": name, "probability": f"{probability:.4f}"}
+        for path, predictions in results.items()
+        for rank, (name, probability) in enumerate(predictions, 1)
+    ]
     return pd.DataFrame(rows, columns=["image", "rank", "class", "probability"]).to_string(index=False)
 
 
 def format_json(results):
-    return json.dumps([{"image": path, "predictions": [{"class": name, "probability": probability}
-                                                         for name, probability in predictions]}
-                       for path, predictions in results.items()], indent=2)
+    return json.dumps(
+        [
+            {
+                "image": path,
+                "predictions": [{"class": name, "probability": probability} for name, probability in predictions],
+            }
+            for path, predictions in results.items()
+        ],
+        indent=2,
+    )
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m stages.predict", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv, prog="python -m stages.predict"):
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--variant", help="a trained variant: loads models/VARIANT/")
-    source.add_argument("--model", help="a model.keras file with the dataset's card.json beside it, or the "
-                                         "folder holding both (what `dvc artifacts get` fetches)")
+    source.add_argument(
+        "--model",
+        help="a model.keras file with the dataset's card.json beside it, or the "
+        "folder holding both (what `dvc artifacts get` fetches)",
+    )
     parser.add_argument("images", nargs="+", help="image files or folders of images")
     parser.add_argument("--top-k", type=int, default=3, help="classes shown per image (default 3)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--tta", action="store_true",
-                        help="average with the mirrored image (on by default for a variant with tta: true)")
+    parser.add_argument(
+        "--tta",
+        action="store_true",
+        help="average with the mirrored image (on by default for a variant with tta: true)",
+    )
     args = parser.parse_args(argv)
     if args.top_k < 1:
         parser.error("--top-k must be at least 1")
@@ -126,9 +144,9 @@ def variant_uses_tta(variant):
 
 
 @exit_on_user_error
-def main(argv=None):
+def main(argv=None, prog="python -m stages.predict"):
     """Print the top-k classes of each image; return 1 if any file could not be read, else 0."""
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
     model, card = load_classifier(args.variant, args.model)
     tta = args.tta or (args.variant is not None and variant_uses_tta(args.variant))
     results, errors = classify_files(model, card, args.images, args.top_k, tta)

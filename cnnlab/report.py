@@ -8,13 +8,13 @@ report/ is self-contained: images are copied in and referenced by relative paths
 Markdown renders on a git host (where the DVC-cached plots/ folder is absent) and
 index.html opens from disk with no server, script or network access.
 """
+
 import html
 import re
 from collections import namedtuple
 from pathlib import Path
 from urllib.parse import quote
 
-import pandas as pd
 from matplotlib.ticker import EngFormatter
 from PIL import Image
 
@@ -26,8 +26,11 @@ from cnnlab.layout import REPORT_DIR, evaluate_command, plots_dir, prepared_dir
 from cnnlab.plotting import plot_comparison, save_figure
 
 CHART = "comparison.png"
-VARIANT_IMAGES = {"curves.png": "training curves", "confusion.png": "confusion matrix",
-                  "per_class.png": "per-class precision and recall"}
+VARIANT_IMAGES = {
+    "curves.png": "training curves",
+    "confusion.png": "confusion matrix",
+    "per_class.png": "per-class precision and recall",
+}
 # Pixels: the pipeline's plots are up to 1400 wide (20-class confusion); smaller keeps the committed report light.
 MAX_IMAGE_SIDE = 1000
 MISSING = "—"
@@ -87,8 +90,12 @@ def write_report(params, root="."):
 
 
 def table_cells(row):
-    return [NOT_EVALUATED if column.key == "test_accuracy" and not row["evaluated"]
-            else formatted(row.get(column.key), column.format) for column in COLUMNS]
+    return [
+        NOT_EVALUATED
+        if column.key == "test_accuracy" and not row["evaluated"]
+        else formatted(row.get(column.key), column.format)
+        for column in COLUMNS
+    ]
 
 
 def formatted(value, format_value):
@@ -111,8 +118,10 @@ def variant_details(row):
 def dataset_summary(card):
     height, width, channels = card["shape"]
     counts = card["counts"]
-    return (f"{card['name']}: {card['num_classes']} classes, {height}×{width}×{channels} images; "
-            f"{counts['train']:,} train / {counts['val']:,} val / {counts['test']:,} test")
+    return (
+        f"{card['name']}: {card['num_classes']} classes, {height}×{width}×{channels} images; "
+        f"{counts['train']:,} train / {counts['val']:,} val / {counts['test']:,} test"
+    )
 
 
 def best_summary(rows):
@@ -168,8 +177,10 @@ def markdown_text(text):
 
 
 def markdown_table(rows):
-    lines = [markdown_row(column.header for column in COLUMNS),
-             markdown_row("---:" if column.numeric else "---" for column in COLUMNS)]
+    lines = [
+        markdown_row(column.header for column in COLUMNS),
+        markdown_row("---:" if column.numeric else "---" for column in COLUMNS),
+    ]
     lines += [markdown_row(markdown_text(cell) for cell in table_cells(row)) for row in rows]
     return lines
 
@@ -179,9 +190,18 @@ def markdown_row(cells):
 
 
 def markdown_report(rows, card, images):
-    lines = ["# Model comparison", "", f"Dataset {markdown_text(dataset_summary(card))}.", "",
-             f"{markdown_text(best_summary(rows))}.", "", *markdown_table(rows), "",
-             f"![test accuracy vs parameters and training time]({quote(CHART)})", ""]
+    lines = [
+        "# Model comparison",
+        "",
+        f"Dataset {markdown_text(dataset_summary(card))}.",
+        "",
+        f"{markdown_text(best_summary(rows))}.",
+        "",
+        *markdown_table(rows),
+        "",
+        f"![test accuracy vs parameters and training time]({quote(CHART)})",
+        "",
+    ]
     for row in rows:
         if row["evaluated"]:
             lines += markdown_variant(row, images[row["variant"]])
@@ -196,8 +216,10 @@ def markdown_variant(row, images):
     lines += [f"- {label}: {markdown_text(value)}" for label, value in variant_details(row)] + [""]
     if not images:
         return lines + [markdown_text(plots_missing_note(variant)), ""]
-    return lines + [" ".join(f"![{markdown_text(f'{caption} of {variant}')}]({quote(path)})"
-                             for path, caption in images.items()), ""]
+    return lines + [
+        " ".join(f"![{markdown_text(f'{caption} of {variant}')}]({quote(path)})" for path, caption in images.items()),
+        "",
+    ]
 
 
 # --- HTML ---
@@ -282,12 +304,16 @@ def html_variant(row, images):
     details = "".join(f"<dt>{text(label)}</dt><dd>{text(value)}</dd>" for label, value in variant_details(row))
     figures = "".join(html_figure(path, caption, variant) for path, caption in images.items())
     body = f'<div class="figures">{figures}</div>' if images else f"<p>{text(plots_missing_note(variant))}</p>"
-    return (f'<section id="{text(variant_anchor(variant))}">\n<h2>{text(variant)}</h2>\n{description}\n'
-            f"<dl>{details}</dl>\n{body}\n</section>")
+    return (
+        f'<section id="{text(variant_anchor(variant))}">\n<h2>{text(variant)}</h2>\n{description}\n'
+        f"<dl>{details}</dl>\n{body}\n</section>"
+    )
 
 
 def html_figure(path, caption, variant):
     """The image at its relative `path`, linked to itself for full size where the page scales it down."""
     source = text(quote(path))
-    return (f'<figure><a href="{source}"><img src="{source}" alt="{text(f"{caption} of {variant}")}"></a>'
-            f"<figcaption>{text(caption)}</figcaption></figure>")
+    return (
+        f'<figure><a href="{source}"><img src="{source}" alt="{text(f"{caption} of {variant}")}"></a>'
+        f"<figcaption>{text(caption)}</figcaption></figure>"
+    )

@@ -8,6 +8,7 @@ atomic `checkpoint.json` is the commit point, then the dvclive log. A kill befor
 leaves the previous epoch's checkpoint intact, the resumed run drops the CSV rows of epochs it
 will train again, and rebuilds the dvclive log from the committed rows.
 """
+
 import csv
 import json
 from pathlib import Path
@@ -62,11 +63,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
             with atomic_path(self.backup_dir / weights) as tmp:
                 self.model.save(tmp)
         except DiskFullError:
-            raise DiskFullError(f"{self.backup_dir}: disk full while checkpointing epoch {epoch + 1}; free some "
-                                "space and rerun (training resumes from the last complete checkpoint)") from None
+            raise DiskFullError(
+                f"{self.backup_dir}: disk full while checkpointing epoch {epoch + 1}; free some "
+                "space and rerun (training resumes from the last complete checkpoint)"
+            ) from None
         # early stopping runs before this callback, so its decision for this epoch is known
-        write_json(self.backup_dir / CHECKPOINT, {"epoch": epoch + 1, "weights": weights,
-                                                  "stopped": bool(self.model.stop_training)})
+        write_json(
+            self.backup_dir / CHECKPOINT,
+            {"epoch": epoch + 1, "weights": weights, "stopped": bool(self.model.stop_training)},
+        )
         for old in self.backup_dir.glob("epoch-*.keras"):
             if old.name != weights:
                 old.unlink()
@@ -79,7 +84,7 @@ def keep_history_before(history_csv, epoch):
     if history_csv.exists():
         lines = history_csv.read_text().splitlines(keepends=True)
         with atomic_path(history_csv) as tmp:
-            tmp.write_text("".join(lines[:1 + epoch]))
+            tmp.write_text("".join(lines[: 1 + epoch]))
 
 
 def history_rows(history_csv):
@@ -152,7 +157,7 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         super().on_train_begin(logs)
         if not self.first_epoch or not self.history_csv.exists():
             return  # a fresh run, or a non-chief worker (its chief keeps the log and decides when to stop)
-        logged = read_history(self.history_csv).get(self.monitor, [])[:self.first_epoch]
+        logged = read_history(self.history_csv).get(self.monitor, [])[: self.first_epoch]
         for epoch, value in enumerate(logged):
             super().on_epoch_end(epoch, {self.monitor: value})
         if self.restore_best_weights and self.best_weights_file.exists():

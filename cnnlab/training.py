@@ -1,4 +1,5 @@
 """Train one experiment variant: seeded, logged every epoch, resumable after a kill (resume.py)."""
+
 import functools
 import shutil
 import sys
@@ -7,9 +8,9 @@ import time
 from collections import namedtuple
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
 from cnnlab import distribute, hardware, models, multi_worker, resume
 from cnnlab.data.prepared import read_card, read_split
@@ -42,8 +43,9 @@ def learning_rate_schedule(optimizer, total_steps):
         return peak
     warmup = max(1, int(total_steps * optimizer["warmup_fraction"]))
     if optimizer["schedule"] == "cosine":
-        return keras.optimizers.schedules.CosineDecay(0.0, total_steps - warmup, warmup_target=peak,
-                                                      warmup_steps=warmup)
+        return keras.optimizers.schedules.CosineDecay(
+            0.0, total_steps - warmup, warmup_target=peak, warmup_steps=warmup
+        )
     return OneCycle(peak, warmup, total_steps)
 
 
@@ -95,7 +97,9 @@ def batch_augmentation(augmentation, card):
             rows, cols = tf.range(height) + shift[:, :1], tf.range(width) + shift[:, 1:]
             batch = tf.gather(batch, tf.clip_by_value(rows, 0, height - 1), axis=1, batch_dims=1)
             batch = tf.gather(batch, tf.clip_by_value(cols, 0, width - 1), axis=2, batch_dims=1)
-            inside = ((rows >= 0) & (rows < height))[:, :, None, None] & ((cols >= 0) & (cols < width))[:, None, :, None]
+            inside = ((rows >= 0) & (rows < height))[:, :, None, None] & ((cols >= 0) & (cols < width))[
+                :, None, :, None
+            ]
             batch = tf.where(inside, batch, fill)
         if flip:
             mirror = tf.random.stateless_uniform([count, 1, 1, 1], seed[::-1], 0, 2, tf.int32) > 0
@@ -119,8 +123,9 @@ def epoch_batches(x, y, batch_size, seed, first_epoch, epochs, depth, num_output
         # corruption in a ResNet on 1293 digits, batch 32); the per-epoch reshuffle means a
         # different remainder is left out each epoch.
         batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=True).enumerate()
-        return batches.map(lambda number, indices: (
-            indices, tf.random.experimental.stateless_fold_in(tf.stack([seed, epoch]), number)))
+        return batches.map(
+            lambda number, indices: (indices, tf.random.experimental.stateless_fold_in(tf.stack([seed, epoch]), number))
+        )
 
     def gather(indices, batch_seed):
         batch_x = tf.gather(images, indices)
@@ -163,8 +168,9 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
     batch_size = global_batch_size(variant["batch_size"], replicas, len(data.x_train), key)
     steps_per_epoch = len(data.x_train) // batch_size
     with strategy.scope():
-        training_model, inference_model = models.build_model(variant, data.card, key, seed=train_params["seed"],
-                                                             crop_flip_in_pipeline=True)
+        training_model, inference_model = models.build_model(
+            variant, data.card, key, seed=train_params["seed"], crop_flip_in_pipeline=True
+        )
         compile_model(training_model, variant, steps_per_epoch * epochs, jit_compile, replicas)
 
     chief = distribute.is_chief(strategy)
@@ -174,15 +180,40 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
     if first_epoch:
         print(f"resuming {name} from its checkpoint after epoch {first_epoch} ({backup_dir})")
     depth, num_outputs = int(training_model.outputs[0].shape[-1]), len(training_model.outputs)
-    train_batches = epoch_batches(data.x_train, data.y_train, batch_size, train_params["seed"], first_epoch, epochs,
-                                  depth, num_outputs, batch_augmentation(variant["augmentation"], data.card))
+    train_batches = epoch_batches(
+        data.x_train,
+        data.y_train,
+        batch_size,
+        train_params["seed"],
+        first_epoch,
+        epochs,
+        depth,
+        num_outputs,
+        batch_augmentation(variant["augmentation"], data.card),
+    )
     val_batches = eval_batches(data.x_val, data.y_val, batch_size, depth, num_outputs) if len(data.x_val) else None
-    callbacks = make_callbacks(variant["early_stopping"], backup_dir, first_epoch, main_head_prefix(training_model),
-                               live_dir=live_dir if chief else None, validation=len(data.x_val) > 0)
-    fit(strategy, training_model, train_batches, val_batches, callbacks, first_epoch=first_epoch,
+    callbacks = make_callbacks(
+        variant["early_stopping"],
+        backup_dir,
+        first_epoch,
+        main_head_prefix(training_model),
+        live_dir=live_dir if chief else None,
+        validation=len(data.x_val) > 0,
+    )
+    fit(
+        strategy,
+        training_model,
+        train_batches,
+        val_batches,
+        callbacks,
+        first_epoch=first_epoch,
         epochs=first_epoch if stopped else epochs,  # if stopped: only on_train_end is left
-        steps_per_epoch=steps_per_epoch, global_batch_size=batch_size, jit_compile=jit_compile,
-        loss_weights=models.loss_weights(variant, num_outputs), label_smoothing=variant["label_smoothing"])
+        steps_per_epoch=steps_per_epoch,
+        global_batch_size=batch_size,
+        jit_compile=jit_compile,
+        loss_weights=models.loss_weights(variant, num_outputs),
+        label_smoothing=variant["label_smoothing"],
+    )
     if chief:
         history = main_head_history(resume.read_history(backup_dir / "history.csv"), main_head_prefix(training_model))
         summary = training_summary(variant, history, len(data.x_train), len(data.x_val), epochs, replicas)
@@ -229,18 +260,44 @@ def starting_point(strategy, backup_dir):
     return epoch, bool(stopped)
 
 
-def fit(strategy, model, train_batches, val_batches, callbacks, *, first_epoch, epochs, steps_per_epoch,
-        global_batch_size, jit_compile, loss_weights, label_smoothing):
+def fit(
+    strategy,
+    model,
+    train_batches,
+    val_batches,
+    callbacks,
+    *,
+    first_epoch,
+    epochs,
+    steps_per_epoch,
+    global_batch_size,
+    jit_compile,
+    loss_weights,
+    label_smoothing,
+):
     train_batches = distribute.shard_by_data(train_batches)
     val_batches = None if val_batches is None else distribute.shard_by_data(val_batches)
     if distribute.is_multi_worker(strategy):
-        multi_worker.fit(strategy, model, train_batches, val_batches, first_epoch=first_epoch, epochs=epochs,
-                         steps_per_epoch=steps_per_epoch, global_batch_size=global_batch_size,
-                         loss_weights=loss_weights or [1.0], label_smoothing=label_smoothing,
-                         jit_compile=jit_compile, callbacks=callbacks)
+        multi_worker.fit(
+            strategy,
+            model,
+            train_batches,
+            val_batches,
+            first_epoch=first_epoch,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            global_batch_size=global_batch_size,
+            loss_weights=loss_weights or [1.0],
+            label_smoothing=label_smoothing,
+            jit_compile=jit_compile,
+            callbacks=callbacks,
+        )
         return
     model.fit(
-        train_batches, initial_epoch=first_epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
+        train_batches,
+        initial_epoch=first_epoch,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
         validation_data=val_batches,
         callbacks=callbacks,
         shuffle=False,  # epoch_batches already shuffles, reproducibly per epoch
@@ -293,18 +350,30 @@ def make_callbacks(early_stopping, backup_dir, first_epoch, metric_prefix="", li
     callbacks = [EpochTimer(), resume.EpochSeededRandomness()]
     if early_stopping:
         monitored = early_stopping["monitor"].replace("val_", f"val_{metric_prefix}", 1)
-        callbacks.append(resume.ResumableEarlyStopping(
-            backup_dir, first_epoch, monitor=monitored, patience=early_stopping["patience"],
-            min_delta=early_stopping["min_delta"], restore_best_weights=early_stopping["restore_best"],
-            mode="min" if early_stopping["monitor"] == "val_loss" else "max"))
+        callbacks.append(
+            resume.ResumableEarlyStopping(
+                backup_dir,
+                first_epoch,
+                monitor=monitored,
+                patience=early_stopping["patience"],
+                min_delta=early_stopping["min_delta"],
+                restore_best_weights=early_stopping["restore_best"],
+                mode="min" if early_stopping["monitor"] == "val_loss" else "max",
+            )
+        )
     callbacks += [
         keras.callbacks.CSVLogger(str(backup_dir / "history.csv"), append=first_epoch > 0),
         resume.EpochCheckpoint(backup_dir),
     ]
     if live_dir is not None:
-        callbacks.append(resume.live_log(live_dir, backup_dir / "history.csv", first_epoch,
-                                         functools.partial(progress_metrics, prefix=metric_prefix,
-                                                           validation=validation)))
+        callbacks.append(
+            resume.live_log(
+                live_dir,
+                backup_dir / "history.csv",
+                first_epoch,
+                functools.partial(progress_metrics, prefix=metric_prefix, validation=validation),
+            )
+        )
     return callbacks
 
 
@@ -313,8 +382,11 @@ def progress_metrics(logs, prefix="", validation=True):
     and accuracy on the validation split (on the training split when there is none). Three
     columns per variant in `dvc exp show` with dvclive's step; the rest stays in history.json."""
     split = "val_" if validation else ""
-    return {f"{split}{metric}": logs[f"{split}{prefix}{metric}"] for metric in ("loss", "accuracy")
-            if f"{split}{prefix}{metric}" in logs}
+    return {
+        f"{split}{metric}": logs[f"{split}{prefix}{metric}"]
+        for metric in ("loss", "accuracy")
+        if f"{split}{prefix}{metric}" in logs
+    }
 
 
 def training_summary(variant, history, train_images, val_images, epochs, replicas):
@@ -354,11 +426,14 @@ def save_model_outputs(out_dir, inference_model, card, history, training):
         write_json(tmp / "history.json", history)
         write_json(tmp / "training.json", training)
         rows = models.layer_table(inference_model)
-        write_json(tmp / "summary.json", {
-            "layers": rows,
-            "total_params": int(inference_model.count_params()),
-            "trainable_params": int(sum(np.prod(w.shape) for w in inference_model.trainable_weights)),
-        })
+        write_json(
+            tmp / "summary.json",
+            {
+                "layers": rows,
+                "total_params": int(inference_model.count_params()),
+                "trainable_params": int(sum(np.prod(w.shape) for w in inference_model.trainable_weights)),
+            },
+        )
         lines = []
         inference_model.summary(print_fn=lambda line, **_: lines.append(line), line_length=100)
         write_text(tmp / "summary.txt", "\n".join(lines) + "\n")

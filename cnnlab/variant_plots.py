@@ -1,5 +1,4 @@
 """Every picture of one evaluated variant -> plots/<variant>/ (written by the evaluate stage)."""
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,8 +23,10 @@ def write_variant_plots(variant, settings, root=".", model=None):
     evaluated = eval_dir(root, variant)
     probabilities = np.load(require(evaluated / "probabilities.npy", evaluate_command(variant)))
     if len(probabilities) != len(labels):
-        raise DataError(f"{evaluated / 'probabilities.npy'}: {len(probabilities)} rows but the test split has "
-                        f"{len(labels)} images; rerun `{evaluate_command(variant)}`")
+        raise DataError(
+            f"{evaluated / 'probabilities.npy'}: {len(probabilities)} rows but the test split has "
+            f"{len(labels)} images; rerun `{evaluate_command(variant)}`"
+        )
     model = model or load_variant_model(root, variant)
     names = output_names(classes, probabilities.shape[1])
     confusion = confusion_frame(labels, probabilities, names, len(classes))
@@ -33,16 +34,23 @@ def write_variant_plots(variant, settings, root=".", model=None):
     figures = {
         "curves.png": plotting.plot_curves(history, training.get("best_epoch")),
         "confusion.png": plotting.plot_confusion(confusion, max_classes=settings["max_classes"]),
-        "confusion_normalized.png": plotting.plot_confusion(confusion, normalize=True,
-                                                            max_classes=settings["max_classes"]),
+        "confusion_normalized.png": plotting.plot_confusion(
+            confusion, normalize=True, max_classes=settings["max_classes"]
+        ),
         "per_class.png": plotting.plot_per_class(per_class, settings["max_classes"]),
         "filters.png": inspection.plot_filters(model),
         "predictions.png": inspection.plot_predictions(
-            images, labels, probabilities, names, inspection.evenly_spaced(len(labels), settings["samples"]),
-            "Sample test predictions (wrong ones in red)"),
+            images,
+            labels,
+            probabilities,
+            names,
+            inspection.evenly_spaced(len(labels), settings["samples"]),
+            "Sample test predictions (wrong ones in red)",
+        ),
         "mistakes.png": inspection.plot_mistakes(images, labels, probabilities, names, settings["top_wrong"]),
         "confused_pairs.png": inspection.plot_confused_pairs(
-            images, labels, probabilities, classes, inspection.confused_pairs(confusion, settings["confused_pairs"])),
+            images, labels, probabilities, classes, inspection.confused_pairs(confusion, settings["confused_pairs"])
+        ),
     }
     figures.update(feature_map_figures(model, images, labels, classes, settings))
     with atomic_path(plots_dir(root, variant)) as tmp:
@@ -59,5 +67,9 @@ def feature_map_figures(model, images, labels, classes, settings):
         raise ConfigError(f"plots.feature_map_images: {bad} out of range; the test split has {len(images)} images")
     captions = [f"#{i} {classes[labels[i]]}" for i in indices]
     maps = inspection.feature_maps(model, images[indices])
-    return {f"feature_maps/{name.replace('/', '.')}.png": inspection.plot_feature_maps(
-        name, values, images[indices], captions, settings["feature_map_channels"]) for name, values in maps.items()}
+    return {
+        f"feature_maps/{name.replace('/', '.')}.png": inspection.plot_feature_maps(
+            name, values, images[indices], captions, settings["feature_map_channels"]
+        )
+        for name, values in maps.items()
+    }

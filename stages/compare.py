@@ -1,4 +1,5 @@
 """Compare every variant in params.yaml -> plots/comparison.csv, .md and .png."""
+
 import argparse
 
 from cnnlab.comparison import write_comparison

@@ -1,10 +1,11 @@
 """DVC stage evaluate@<variant>: test-set metrics -> metrics/<variant>.json and eval/<variant>/,
 and every picture of the variant -> plots/<variant>/."""
+
 import argparse
 
 from cnnlab.config import load_params, variant_params
 from cnnlab.errors import exit_on_user_error
-from stages import import_tensorflow_quietly
+from cnnlab.tensorflow_startup import import_tensorflow_quietly
 
 
 @exit_on_user_error
@@ -22,8 +23,9 @@ def main(argv=None):
     print(f"{args.variant}: predicting the test split{' with flip TTA' if variant['tta'] else ''}", flush=True)
     metrics = evaluate_variant(args.variant, tta=variant["tta"], model=model)
     print(f"{args.variant}: test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")
-    print(f"{args.variant}: drawing plots/{args.variant}/ (curves, confusion, filters, feature maps, samples)",
-          flush=True)
+    print(
+        f"{args.variant}: drawing plots/{args.variant}/ (curves, confusion, filters, feature maps, samples)", flush=True
+    )
     figures = write_variant_plots(args.variant, params["plots"], model=model)
     print(f"plots/{args.variant}/: {len(figures)} pictures written")
 

@@ -1,5 +1,6 @@
 """DVC stage prepare: download (if needed) and convert the dataset of params.yaml `data:`
 -> data/prepared/ (train/val/test.npz and card.json; see docs/design.md)."""
+
 import argparse
 import time
 
@@ -13,8 +14,10 @@ UNREACHABLE = 3  # --check's exit code when a download the dataset needs cannot 
 def summary(card, seconds):
     counts = ", ".join(f"{card['counts'][split]:,} {split}" for split in ("train", "val", "test"))
     shape = "x".join(map(str, card["shape"]))
-    return (f"prepared {card['name']}: {counts} images of {shape}, {card['num_classes']} classes, "
-            f"in {seconds:.1f} s -> {PREPARED_DIR}")
+    return (
+        f"prepared {card['name']}: {counts} images of {shape}, {card['num_classes']} classes, "
+        f"in {seconds:.1f} s -> {PREPARED_DIR}"
+    )
 
 
 def check(data_params):
@@ -26,17 +29,22 @@ def check(data_params):
     for url in downloads_needed(data_params, DOWNLOAD_DIR):
         problem = unreachable(url)
         if problem:
-            print(f"{data_params['dataset']}: {problem}; no local copy (data.source, the Keras cache or "
-                  f"{DOWNLOAD_DIR}/) either")
+            print(
+                f"{data_params['dataset']}: {problem}; no local copy (data.source, the Keras cache or "
+                f"{DOWNLOAD_DIR}/) either"
+            )
             raise SystemExit(UNREACHABLE)
 
 
 @exit_on_user_error
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true",
-                        help=f"only check that the dataset can be read here (exit {UNREACHABLE} if a download "
-                             "it needs cannot reach its server); downloads and writes nothing")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help=f"only check that the dataset can be read here (exit {UNREACHABLE} if a download "
+        "it needs cannot reach its server); downloads and writes nothing",
+    )
     args = parser.parse_args(argv)
     data_params = load_params()["data"]
     if args.check:

@@ -1,4 +1,5 @@
 """Comparison report of every variant in params.yaml -> report/index.html and report/README.md."""
+
 import argparse
 
 from cnnlab.config import load_params

@@ -1,11 +1,12 @@
 """DVC stage train@<variant>: train one experiment variant -> models/<variant>/ and dvclive/<variant>/."""
+
 import argparse
 
 from cnnlab.config import load_params, variant_params
 from cnnlab.errors import exit_on_user_error
 from cnnlab.fileio import require
 from cnnlab.layout import PREPARE, checkpoint_dir, live_dir, model_dir, prepared_dir
-from stages import import_tensorflow_quietly
+from cnnlab.tensorflow_startup import import_tensorflow_quietly
 
 
 @exit_on_user_error
@@ -20,9 +21,15 @@ def main(argv=None):
     import_tensorflow_quietly()
     from cnnlab.training import train_variant
 
-    train_variant(args.variant, variant, params["train"], data_dir=prepared_dir(),
-                  out_dir=model_dir(".", args.variant), live_dir=live_dir(".", args.variant),
-                  backup_dir=checkpoint_dir(".", args.variant, [variant, params["train"]], card))
+    train_variant(
+        args.variant,
+        variant,
+        params["train"],
+        data_dir=prepared_dir(),
+        out_dir=model_dir(".", args.variant),
+        live_dir=live_dir(".", args.variant),
+        backup_dir=checkpoint_dir(".", args.variant, [variant, params["train"]], card),
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Fixtures shared by all tests: the real datasets in ../shared/datasets (never downloaded)."""
+
 import os
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Shared test helpers: tiny prepared datasets in the pipeline's on-disk format."""
+
 import json
 import os
 import signal
@@ -27,18 +28,30 @@ def write_prepared(directory, shape=(16, 16, 3), num_classes=4, counts=(240, 48,
             cols = slice(0, width // 2) if label // 2 % 2 == 0 else slice(width // 2, width)
             x[y == label, rows, cols] += 50
         np.savez(directory / f"{split}.npz", x=x, y=y.astype("int64"))
-    card = {"name": "synthetic", "classes": [f"class{i}" for i in range(num_classes)], "num_classes": num_classes,
-            "shape": list(shape), "counts": dict(zip(("train", "val", "test"), counts)),
-            "normalization": "scale", "mean": [0.0] * shape[2], "std": [1.0] * shape[2]}
+    card = {
+        "name": "synthetic",
+        "classes": [f"class{i}" for i in range(num_classes)],
+        "num_classes": num_classes,
+        "shape": list(shape),
+        "counts": dict(zip(("train", "val", "test"), counts)),
+        "normalization": "scale",
+        "mean": [0.0] * shape[2],
+        "std": [1.0] * shape[2],
+    }
     (directory / "card.json").write_text(json.dumps(card))
     return card
 
 
 def small_variant(**overrides):
     variant = {
-        "layers": [{"type": "conv", "filters": 8}, {"type": "maxpool"}, {"type": "dropout", "rate": 0.2},
-                   {"type": "flatten"}, {"type": "dense", "units": 16},
-                   {"type": "dense", "units": "classes", "activation": "softmax"}],
+        "layers": [
+            {"type": "conv", "filters": 8},
+            {"type": "maxpool"},
+            {"type": "dropout", "rate": 0.2},
+            {"type": "flatten"},
+            {"type": "dense", "units": 16},
+            {"type": "dense", "units": "classes", "activation": "softmax"},
+        ],
         "optimizer": {"name": "adam", "learning_rate": 0.003},
         "batch_size": 16,
         "epochs": 3,
@@ -55,8 +68,9 @@ def write_params(directory, variants, data=None, train=None):
 def run_stage(directory, *args, check=True, timeout=300):
     """Run `python -m stages.<args>` in `directory` with the repository on the path."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run([sys.executable, "-m", *args], cwd=directory, env=env, capture_output=True, text=True,
-                            timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-m", *args], cwd=directory, env=env, capture_output=True, text=True, timeout=timeout
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
@@ -66,8 +80,9 @@ def checkpointed_epochs(directory, variant="small"):
     """Epochs committed to the checkpoint of `variant`'s run in progress under `directory`."""
     from cnnlab.resume import resumed_epoch
 
-    return max((resumed_epoch(folder) for folder in (Path(directory) / "data/checkpoints" / variant).glob("*")),
-               default=0)
+    return max(
+        (resumed_epoch(folder) for folder in (Path(directory) / "data/checkpoints" / variant).glob("*")), default=0
+    )
 
 
 def kill_once_checkpointed(processes, directory, epochs, timeout=120):
@@ -83,4 +98,5 @@ def kill_once_checkpointed(processes, directory, epochs, timeout=120):
     for process in processes:
         process.communicate()
     assert [process.returncode for process in processes] == [-signal.SIGKILL] * len(processes), (
-        "training ended before it could be killed")
+        "training ended before it could be killed"
+    )

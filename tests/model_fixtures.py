@@ -1,5 +1,6 @@
 """Tiny projects in the docs/design.md layout (data/prepared/, models/<variant>/), built here
 so the evaluation, plotting and predict tests do not depend on the prepare/train code."""
+
 import functools
 from pathlib import Path
 
@@ -15,9 +16,18 @@ VARIANT = "tiny"
 
 
 def card_for(classes, shape, test_count):
-    return {"name": "synthetic", "classes": list(classes), "num_classes": len(classes), "shape": list(shape),
-            "counts": {"train": 0, "val": 0, "test": test_count}, "normalization": "scale",
-            "mean": [127.5] * shape[-1], "std": [64.0] * shape[-1], "val_fraction": 0.1, "seed": 0}
+    return {
+        "name": "synthetic",
+        "classes": list(classes),
+        "num_classes": len(classes),
+        "shape": list(shape),
+        "counts": {"train": 0, "val": 0, "test": test_count},
+        "normalization": "scale",
+        "mean": [127.5] * shape[-1],
+        "std": [64.0] * shape[-1],
+        "val_fraction": 0.1,
+        "seed": 0,
+    }
 
 
 def write_prepared(root, images, labels, classes):
@@ -36,13 +46,27 @@ def write_variant(root, name, model, card, history=None, training=None):
     directory.mkdir(parents=True, exist_ok=True)
     model.save(directory / "model.keras")
     write_json(directory / "card.json", card)
-    write_json(directory / "summary.json", {"layers": [], "total_params": model.count_params(),
-                                            "trainable_params": model.count_params()})
-    write_json(directory / "history.json", history or {"loss": [1.0, 0.5], "accuracy": [0.5, 0.8],
-                                                       "val_loss": [1.1, 0.7], "val_accuracy": [0.4, 0.75]})
-    write_json(directory / "training.json", training or {
-        "train_seconds": 12.5, "epochs_run": 2, "best_epoch": 2, "images_per_second": 800.0,
-        "batch_size": 32, "optimizer": "adam", "learning_rate": 0.001})
+    write_json(
+        directory / "summary.json",
+        {"layers": [], "total_params": model.count_params(), "trainable_params": model.count_params()},
+    )
+    write_json(
+        directory / "history.json",
+        history or {"loss": [1.0, 0.5], "accuracy": [0.5, 0.8], "val_loss": [1.1, 0.7], "val_accuracy": [0.4, 0.75]},
+    )
+    write_json(
+        directory / "training.json",
+        training
+        or {
+            "train_seconds": 12.5,
+            "epochs_run": 2,
+            "best_epoch": 2,
+            "images_per_second": 800.0,
+            "batch_size": 32,
+            "optimizer": "adam",
+            "learning_rate": 0.001,
+        },
+    )
     return directory
 
 
@@ -57,32 +81,40 @@ def synthetic_images(count, shape, num_classes, seed):
     for index, label in enumerate(labels):
         images[index] += colours[label] * np.linspace(0.6, 1.4, channels)
         band = label * height // num_classes
-        images[index, band:band + max(1, height // num_classes)] += 60
+        images[index, band : band + max(1, height // num_classes)] += 60
     return np.clip(images, 0, 255).astype(np.uint8), labels
 
 
 def tiny_cnn(shape, num_classes, seed=0):
     """Rescaling -> Conv2D -> MaxPool -> Conv2D -> Flatten -> Dense softmax."""
     keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input(shape),
-        keras.layers.Rescaling(1 / 255, name="scale"),
-        keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
-        keras.layers.MaxPooling2D(name="pool1"),
-        keras.layers.Conv2D(20, 3, padding="same", activation="relu", name="conv2"),
-        keras.layers.Flatten(name="flatten"),
-        keras.layers.Dense(num_classes, activation="softmax", name="classes"),
-    ], name=VARIANT)
+    return keras.Sequential(
+        [
+            keras.Input(shape),
+            keras.layers.Rescaling(1 / 255, name="scale"),
+            keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
+            keras.layers.MaxPooling2D(name="pool1"),
+            keras.layers.Conv2D(20, 3, padding="same", activation="relu", name="conv2"),
+            keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(num_classes, activation="softmax", name="classes"),
+        ],
+        name=VARIANT,
+    )
 
 
 def train_briefly(model, shape, num_classes, epochs=3):
     """A few epochs on synthetic data: partly right, partly wrong (mistakes to plot)."""
     x, y = synthetic_images(192, shape, num_classes, seed=1)
     x_val, y_val = synthetic_images(48, shape, num_classes, seed=2)
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    fit = model.fit(x.astype(np.float32), y, validation_data=(x_val.astype(np.float32), y_val), epochs=epochs,
-                    batch_size=32, verbose=0)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    fit = model.fit(
+        x.astype(np.float32),
+        y,
+        validation_data=(x_val.astype(np.float32), y_val),
+        epochs=epochs,
+        batch_size=32,
+        verbose=0,
+    )
     return {key: [float(v) for v in values] for key, values in fit.history.items()}
 
 
@@ -101,9 +133,22 @@ def _build_project(root):
     model = tiny_cnn(SHAPE, len(CLASSES))
     history = train_briefly(model, SHAPE, len(CLASSES))
     best = int(np.argmax(history["val_accuracy"])) + 1
-    write_variant(root, VARIANT, model, card, history, {
-        "train_seconds": 1.5, "epochs_run": len(history["loss"]), "best_epoch": best,
-        "images_per_second": 128.0, "batch_size": 32, "optimizer": "adam", "learning_rate": 0.01})
+    write_variant(
+        root,
+        VARIANT,
+        model,
+        card,
+        history,
+        {
+            "train_seconds": 1.5,
+            "epochs_run": len(history["loss"]),
+            "best_epoch": best,
+            "images_per_second": 128.0,
+            "batch_size": 32,
+            "optimizer": "adam",
+            "learning_rate": 0.01,
+        },
+    )
     evaluate_variant(VARIANT, root)
     return root
 
@@ -112,12 +157,14 @@ def identity_model(width, activation="softmax", scale=10.0):
     """Input 1 x width x 1 -> Rescaling(1/255) -> Flatten -> Dense(width) with kernel scale*I, bias 0.
 
     Output = activation(scale * pixels / 255): the pixels choose the predictions."""
-    model = keras.Sequential([
-        keras.Input((1, width, 1)),
-        keras.layers.Rescaling(1 / 255),
-        keras.layers.Flatten(),
-        keras.layers.Dense(width, activation=activation),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((1, width, 1)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Flatten(),
+            keras.layers.Dense(width, activation=activation),
+        ]
+    )
     model.layers[-1].set_weights([np.eye(width, dtype=np.float32) * scale, np.zeros(width, np.float32)])
     return model
 

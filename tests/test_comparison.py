@@ -1,4 +1,5 @@
 """The comparison of every variant (cnnlab.comparison): one table for the compare stage and the report."""
+
 import json
 
 import keras
@@ -54,7 +55,11 @@ def test_rows_put_unevaluated_variants_last_in_params_order(project):
     rows = variant_rows(variants("waiting", VARIANT, "better", "also_waiting"), project)
 
     assert [(row["variant"], row["evaluated"]) for row in rows] == [
-        ("better", True), (VARIANT, True), ("waiting", False), ("also_waiting", False)]
+        ("better", True),
+        (VARIANT, True),
+        ("waiting", False),
+        ("also_waiting", False),
+    ]
     assert list(comparison_frame(rows)["variant"]) == ["better", VARIANT]
 
 

@@ -1,4 +1,5 @@
 """params.yaml schema: defaults, and one-line errors that name the key."""
+
 import copy
 
 import pytest
@@ -33,48 +34,90 @@ def test_shipped_params_validate_with_defaults_filled():
     params = load_params("params.yaml")
     assert params["data"]["dataset"] == "cifar10"
     exp4 = params["variants"]["seed001_exp4"]
-    assert exp4["augmentation"] == {"horizontal_flip": True, "rotation": 15, "width_shift": 0.1,
-                                    "height_shift": 0.1, "zoom": 0.0, "crop_padding": 0}
+    assert exp4["augmentation"] == {
+        "horizontal_flip": True,
+        "rotation": 15,
+        "width_shift": 0.1,
+        "height_shift": 0.1,
+        "zoom": 0.0,
+        "crop_padding": 0,
+    }
     assert exp4["optimizer"]["schedule"] == "constant"
     assert exp4["early_stopping"] is None
     assert params["variants"]["seed001_exp1"]["layers"][0] == {
-        "type": "conv", "filters": 32, "kernel": 3, "strides": 1, "padding": "valid", "activation": "relu",
-        "use_bias": True}
+        "type": "conv",
+        "filters": 32,
+        "kernel": 3,
+        "strides": 1,
+        "padding": "valid",
+        "activation": "relu",
+        "use_bias": True,
+    }
 
 
-@pytest.mark.parametrize("path, value, expected", [
-    (("data", "dataset"), "cifar100", "data.dataset: unknown value 'cifar100' (did you mean 'cifar10'?)"),
-    (("data", "val_fration"), 0.2, "data.val_fration: unknown key (did you mean 'val_fraction'?)"),
-    (("data", "val_fraction"), 1.5, "data.val_fraction: must be >= 0 and < 1, got 1.5"),
-    (("data", "image_size"), [32], "data.image_size: must be [height, width]"),
-    (("train", "max_epochs"), "two", "train.max_epochs: must be an integer, got 'two' (str)"),
-    (("variants", "seed001_exp1", "optimizer", "name"), "adamax",
-     "variants.seed001_exp1.optimizer.name: unknown value 'adamax'"),
-    (("variants", "seed001_exp1", "optimizer", "learning_rate"), 0,
-     "variants.seed001_exp1.optimizer.learning_rate: must be > 0, got 0"),
-    (("variants", "seed001_exp1", "batch_size"), 0, "variants.seed001_exp1.batch_size: must be >= 1, got 0"),
-    (("variants", "seed001_exp1", "batch_size"), 32.5, "variants.seed001_exp1.batch_size: must be an integer"),
-    (("variants", "seed001_exp2", "layers", 2, "rate"), -0.25,
-     "variants.seed001_exp2.layers[2].rate: must be >= 0 and < 1, got -0.25"),
-    (("variants", "seed001_exp2", "layers", 2, "rate"), 1.0, "variants.seed001_exp2.layers[2].rate: must be >= 0 and < 1"),
-    (("variants", "seed001_exp1", "layers", 0, "type"), "convolution",
-     "variants.seed001_exp1.layers[0].type: unknown value 'convolution'"),
-    (("variants", "seed001_exp1", "layers", 0, "filter"), 8,
-     "variants.seed001_exp1.layers[0].filter: unknown key (did you mean 'filters'?)"),
-    (("variants", "seed001_exp1", "layers", 4, "activation"), "relu",
-     "variants.seed001_exp1.layers[4]: the last layer must output class probabilities"),
-    (("variants", "seed001_exp1", "family"), "lenet", "variants.seed001_exp1.family: unknown value 'lenet'"),
-    (("variants", "seed001_exp1", "early_stopping"), {"patience": 0},
-     "variants.seed001_exp1.early_stopping.patience: must be >= 1, got 0"),
-    (("variants", "bad-name"), {"family": "layers"}, "variants.bad-name: invalid variant name"),
-    (("plots", "samples"), 0, "plots.samples: must be >= 1 and <= 100, got 0"),
-])
+@pytest.mark.parametrize(
+    "path, value, expected",
+    [
+        (("data", "dataset"), "cifar100", "data.dataset: unknown value 'cifar100' (did you mean 'cifar10'?)"),
+        (("data", "val_fration"), 0.2, "data.val_fration: unknown key (did you mean 'val_fraction'?)"),
+        (("data", "val_fraction"), 1.5, "data.val_fraction: must be >= 0 and < 1, got 1.5"),
+        (("data", "image_size"), [32], "data.image_size: must be [height, width]"),
+        (("train", "max_epochs"), "two", "train.max_epochs: must be an integer, got 'two' (str)"),
+        (
+            ("variants", "seed001_exp1", "optimizer", "name"),
+            "adamax",
+            "variants.seed001_exp1.optimizer.name: unknown value 'adamax'",
+        ),
+        (
+            ("variants", "seed001_exp1", "optimizer", "learning_rate"),
+            0,
+            "variants.seed001_exp1.optimizer.learning_rate: must be > 0, got 0",
+        ),
+        (("variants", "seed001_exp1", "batch_size"), 0, "variants.seed001_exp1.batch_size: must be >= 1, got 0"),
+        (("variants", "seed001_exp1", "batch_size"), 32.5, "variants.seed001_exp1.batch_size: must be an integer"),
+        (
+            ("variants", "seed001_exp2", "layers", 2, "rate"),
+            -0.25,
+            "variants.seed001_exp2.layers[2].rate: must be >= 0 and < 1, got -0.25",
+        ),
+        (
+            ("variants", "seed001_exp2", "layers", 2, "rate"),
+            1.0,
+            "variants.seed001_exp2.layers[2].rate: must be >= 0 and < 1",
+        ),
+        (
+            ("variants", "seed001_exp1", "layers", 0, "type"),
+            "convolution",
+            "variants.seed001_exp1.layers[0].type: unknown value 'convolution'",
+        ),
+        (
+            ("variants", "seed001_exp1", "layers", 0, "filter"),
+            8,
+            "variants.seed001_exp1.layers[0].filter: unknown key (did you mean 'filters'?)",
+        ),
+        (
+            ("variants", "seed001_exp1", "layers", 4, "activation"),
+            "relu",
+            "variants.seed001_exp1.layers[4]: the last layer must output class probabilities",
+        ),
+        (("variants", "seed001_exp1", "family"), "lenet", "variants.seed001_exp1.family: unknown value 'lenet'"),
+        (
+            ("variants", "seed001_exp1", "early_stopping"),
+            {"patience": 0},
+            "variants.seed001_exp1.early_stopping.patience: must be >= 1, got 0",
+        ),
+        (("variants", "bad-name"), {"family": "layers"}, "variants.bad-name: invalid variant name"),
+        (("plots", "samples"), 0, "plots.samples: must be >= 1 and <= 100, got 0"),
+    ],
+)
 def test_bad_values_name_the_key(path, value, expected):
     assert error_for(params_with(path, value)).startswith(expected)
 
 
 def test_unknown_section_and_missing_variants():
-    assert error_for({**SHIPPED, "trian": {}}).startswith("trian: unknown section in params.yaml (did you mean 'train'?)")
+    assert error_for({**SHIPPED, "trian": {}}).startswith(
+        "trian: unknown section in params.yaml (did you mean 'train'?)"
+    )
     without = {k: v for k, v in SHIPPED.items() if k != "variants"}
     assert error_for(without) == "variants: missing section in params.yaml"
 
@@ -95,7 +138,8 @@ def test_every_variant_has_a_description_kept_outside_its_settings():
 def test_a_description_inside_a_variant_says_where_it_moved():
     assert error_for(params_with(["variants", "fast", "description"], "quick")) == (
         "variants.fast.description: moved to descriptions.fast (a top-level section of params.yaml), "
-        "so that editing a description retrains nothing")
+        "so that editing a description retrains nothing"
+    )
 
 
 def test_a_description_of_no_variant_is_an_error():
@@ -107,4 +151,5 @@ def test_a_description_of_no_variant_is_an_error():
 def test_accelerator_settings_default_to_auto_and_reject_other_words(setting):
     assert load_params("params.yaml")["train"][setting] == "auto"
     assert error_for(params_with(["train", setting], "fast")).startswith(
-        f"train.{setting}: unknown value 'fast'; choose one of auto, True, False")
+        f"train.{setting}: unknown value 'fast'; choose one of auto, True, False"
+    )

@@ -75,8 +75,15 @@ def test_metrics_are_a_handful_of_flat_scalars(known_project):
     stages.evaluate.main(["known"])
 
     assert list(read_metrics(known_project)) == [
-        "test_accuracy", "test_loss", "macro_f1", "best_val_accuracy", "best_epoch", "epochs_run", "params",
-        "train_seconds"]
+        "test_accuracy",
+        "test_loss",
+        "macro_f1",
+        "best_val_accuracy",
+        "best_epoch",
+        "epochs_run",
+        "params",
+        "train_seconds",
+    ]
 
 
 def test_predictions_csv_has_one_named_row_per_test_image(known_project):
@@ -85,8 +92,13 @@ def test_predictions_csv_has_one_named_row_per_test_image(known_project):
         rows = list(csv.DictReader(handle))
 
     assert [(row["index"], row["actual"], row["predicted"]) for row in rows] == [
-        ("0", "cat", "cat"), ("1", "cat", "dog"), ("2", "dog", "dog"),
-        ("3", "dog", "dog"), ("4", "bird", "bird"), ("5", "bird", "cat")]
+        ("0", "cat", "cat"),
+        ("1", "cat", "dog"),
+        ("2", "dog", "dog"),
+        ("3", "dog", "dog"),
+        ("4", "bird", "bird"),
+        ("5", "bird", "cat"),
+    ]
     expected = expected_probabilities().max(axis=1)
     assert [float(row["probability"]) for row in rows] == pytest.approx(expected, abs=1e-5)
 
@@ -105,8 +117,16 @@ def test_evaluate_stage_also_draws_the_variant_pictures(known_project):
     stages.evaluate.main(["known"])
 
     drawn = sorted(path.name for path in (known_project / "plots" / "known").iterdir())
-    assert drawn == ["confused_pairs.png", "confusion.png", "confusion_normalized.png", "curves.png",
-                     "filters.png", "mistakes.png", "per_class.png", "predictions.png"]  # no conv: no feature maps
+    assert drawn == [
+        "confused_pairs.png",
+        "confusion.png",
+        "confusion_normalized.png",
+        "curves.png",
+        "filters.png",
+        "mistakes.png",
+        "per_class.png",
+        "predictions.png",
+    ]  # no conv: no feature maps
 
 
 def test_extra_outputs_are_wrong_predictions_named_output_i(tmp_path):
@@ -129,15 +149,18 @@ def test_extra_outputs_are_wrong_predictions_named_output_i(tmp_path):
     predictions = (tmp_path / "eval" / "wide" / "predictions.csv").read_text().splitlines()
     assert [line.split(",")[2] for line in predictions[1:]] == ["cat", "output_4", "bird", "output_3"]
     confusion = (tmp_path / "eval" / "wide" / "confusion.csv").read_text().splitlines()
-    assert confusion == ["actual,cat,dog,bird,output_3,output_4", "cat,1,0,0,1,0", "dog,0,0,0,0,1",
-                         "bird,0,0,1,0,0"]
+    assert confusion == ["actual,cat,dog,bird,output_3,output_4", "cat,1,0,0,1,0", "dog,0,0,0,0,1", "bird,0,0,1,0,0"]
 
 
 def test_top5_accuracy_counts_true_class_among_five_highest():
     classes = [f"c{i}" for i in range(7)]
-    ranks = np.array([[7, 6, 5, 4, 3, 2, 1],    # true c0 ranked 1st
-                      [3, 7, 6, 5, 4, 2, 1],    # true c0 ranked 5th
-                      [2, 7, 6, 5, 4, 3, 1]])   # true c0 ranked 6th
+    ranks = np.array(
+        [
+            [7, 6, 5, 4, 3, 2, 1],  # true c0 ranked 1st
+            [3, 7, 6, 5, 4, 2, 1],  # true c0 ranked 5th
+            [2, 7, 6, 5, 4, 3, 1],
+        ]
+    )  # true c0 ranked 6th
     probabilities = ranks / ranks.sum(axis=1, keepdims=True)
 
     metrics = compute_metrics(np.zeros(3, dtype=int), probabilities, classes)

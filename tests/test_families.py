@@ -7,9 +7,9 @@ import pytest
 from keras.src.legacy.saving import legacy_h5_format
 from keras.src.utils import file_utils
 
+from cnnlab.config.families import FAMILIES, OPTION_DOCS, validate_family_options
 from cnnlab.errors import ConfigError
 from cnnlab.models import count_flops
-from cnnlab.config.families import FAMILIES, OPTION_DOCS, validate_family_options
 from cnnlab.models.families import AUX_LOSS_WEIGHTS, build_family, loss_weights
 
 KEY = "variants.v.options"
@@ -152,16 +152,12 @@ CASES = [
     CASES,
     ids=[f"{c[0]}-{c[1].get('implementation', '')}-{c[2][0]}px" for c in CASES],
 )
-def test_family_builds_trains_and_has_exact_param_count(
-    family, options, shape, num_classes, params, layer_names
-):
+def test_family_builds_trains_and_has_exact_param_count(family, options, shape, num_classes, params, layer_names):
     model = make_model(family, options, shape, num_classes)
 
     assert model.count_params() == params
     assert len(model.outputs) == len(AUX_LOSS_WEIGHTS[family])
-    assert [tuple(output.shape) for output in model.outputs] == [(None, num_classes)] * len(
-        model.outputs
-    )
+    assert [tuple(output.shape) for output in model.outputs] == [(None, num_classes)] * len(model.outputs)
     names = {layer.name for layer in model.layers}
     assert set(layer_names) <= names
     train_one_step(model, family, num_classes)
@@ -349,8 +345,7 @@ def test_unknown_option_suggests_the_closest_one():
         validate_family_options("alexnet", {"widht": 2}, KEY)
 
     assert str(error.value) == (
-        f"{KEY}.widht: unknown key (did you mean 'width'?); "
-        "known keys: stem, width, dense_units"
+        f"{KEY}.widht: unknown key (did you mean 'width'?); known keys: stem, width, dense_units"
     )
 
 
@@ -359,8 +354,7 @@ def test_unknown_family_lists_the_known_ones():
         validate_family_options("alexnett", {}, KEY)
 
     assert str(error.value) == (
-        f"{KEY}: unknown family 'alexnett' (did you mean 'alexnet'?); "
-        "known families: alexnet, googlenet, resnet, vgg16"
+        f"{KEY}: unknown family 'alexnett' (did you mean 'alexnet'?); known families: alexnet, googlenet, resnet, vgg16"
     )
 
 
@@ -373,9 +367,7 @@ def test_options_must_be_a_mapping():
 
 def test_imagenet_weights_offline_fail_with_one_line_saying_what_to_do(monkeypatch):
     def offline_get_file(fname, origin, **kwargs):
-        raise Exception(
-            f"URL fetch failure on {origin}: None -- [Errno -2] Name or service not known"
-        )
+        raise Exception(f"URL fetch failure on {origin}: None -- [Errno -2] Name or service not known")
 
     monkeypatch.setattr(file_utils, "get_file", offline_get_file)
     with pytest.raises(ConfigError) as error:
@@ -384,14 +376,10 @@ def test_imagenet_weights_offline_fail_with_one_line_saying_what_to_do(monkeypat
     message = str(error.value)
     assert "\n" not in message
     assert message.startswith(f"{KEY}.weights: could not get the ImageNet weights (URL fetch")
-    assert message.endswith(
-        "downloading them needs network access: set weights: null to train from scratch"
-    )
+    assert message.endswith("downloading them needs network access: set weights: null to train from scratch")
 
 
-def test_imagenet_transfer_loads_the_weights_file_and_freezes_up_to_fine_tune_at(
-    monkeypatch, tmp_path
-):
+def test_imagenet_transfer_loads_the_weights_file_and_freezes_up_to_fine_tune_at(monkeypatch, tmp_path):
     weights_file = tmp_path / "vgg16_notop.h5"
     donor = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
     with h5py.File(weights_file, "w") as h5:
@@ -444,6 +432,4 @@ def test_main_head_model_with_preprocessing_saves_and_reloads(family, options, t
     reloaded = keras.models.load_model(tmp_path / "model.keras")
 
     assert not any(isinstance(layer, keras.Model) for layer in reloaded.layers)
-    np.testing.assert_allclose(
-        reloaded.predict_on_batch(images), model.predict_on_batch(images), rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(reloaded.predict_on_batch(images), model.predict_on_batch(images), rtol=1e-5, atol=1e-6)

@@ -1,5 +1,6 @@
 """Every named family trains for one epoch on the shared CIFAR-10 copy (32x32, 10 classes) and
 on a 150x150 folder dataset (5 classes), through the pipeline's own prepare and train code."""
+
 import json
 
 import numpy as np
@@ -24,8 +25,11 @@ def data_params(**overrides):
 @pytest.fixture(scope="module")
 def cifar_subset(tmp_path_factory, cifar_jpg_archive):
     root = tmp_path_factory.mktemp("cifar")
-    prepare(data_params(dataset="folder", source=str(cifar_jpg_archive), max_train=100, max_test=30),
-            out_dir=root / "data/prepared", download_dir=root / "downloads")
+    prepare(
+        data_params(dataset="folder", source=str(cifar_jpg_archive), max_train=100, max_test=30),
+        out_dir=root / "data/prepared",
+        download_dir=root / "downloads",
+    )
     return root
 
 
@@ -41,22 +45,32 @@ def flowers150(tmp_path_factory):
             size = (int(rng.integers(120, 260)), int(rng.integers(120, 260)))
             pixels = rng.normal(40 + 40 * label, 30, (*size, 3)).clip(0, 255).astype("uint8")
             Image.fromarray(pixels).save(folder / f"{index}.jpg")
-    prepare(data_params(dataset="folder", source=str(root / "images"), image_size=[150, 150], test_fraction=0.2),
-            out_dir=root / "data/prepared", download_dir=root / "downloads")
+    prepare(
+        data_params(dataset="folder", source=str(root / "images"), image_size=[150, 150], test_fraction=0.2),
+        out_dir=root / "data/prepared",
+        download_dir=root / "downloads",
+    )
     return root
 
 
 def train_one_epoch(root, name):
     variant = {**PARAMS["variants"][name], "batch_size": 8, "epochs": 1}
-    train_variant(name, variant, {**PARAMS["train"], "max_epochs": 1}, data_dir=root / "data/prepared",
-                  out_dir=root / "models" / name, live_dir=root / "dvclive" / name,
-                  backup_dir=root / "data/checkpoints" / name)
+    train_variant(
+        name,
+        variant,
+        {**PARAMS["train"], "max_epochs": 1},
+        data_dir=root / "data/prepared",
+        out_dir=root / "models" / name,
+        live_dir=root / "dvclive" / name,
+        backup_dir=root / "data/checkpoints" / name,
+    )
     return variant
 
 
 @pytest.mark.parametrize("name", FAMILY_VARIANTS)
-@pytest.mark.parametrize("dataset, shape, classes", [("cifar_subset", [32, 32, 3], 10),
-                                                     ("flowers150", [150, 150, 3], 5)])
+@pytest.mark.parametrize(
+    "dataset, shape, classes", [("cifar_subset", [32, 32, 3], 10), ("flowers150", [150, 150, 3], 5)]
+)
 def test_family_trains_one_epoch_and_evaluates(name, dataset, shape, classes, request):
     root = request.getfixturevalue(dataset)
     card = json.loads((root / "data/prepared/card.json").read_text())

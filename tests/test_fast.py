@@ -1,4 +1,5 @@
 """The `fast` variant of params.yaml: its size (the CPU time budget) and one training step."""
+
 import numpy as np
 
 from cnnlab import models

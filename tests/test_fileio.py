@@ -1,4 +1,5 @@
 """Outputs appear whole or not at all: atomic renames, and a full disk is one clear line."""
+
 import re
 import subprocess
 from contextlib import contextmanager
@@ -50,7 +51,8 @@ def test_disk_full_while_saving_a_model(tmp_path):
         result = run_stage(project, "stages.train", "small", check=False)
         assert result.returncode == 2, result.stderr[-2000:]
         assert result.stderr.strip().splitlines()[-1] == (
-            "error: models/small: disk full while writing it; free some space and rerun (nothing was written there)")
+            "error: models/small: disk full while writing it; free some space and rerun (nothing was written there)"
+        )
         assert list(models.iterdir()) == []
 
 
@@ -62,8 +64,11 @@ def test_disk_full_while_checkpointing_an_epoch(tmp_path):
         result = run_stage(project, "stages.train", "small", check=False)
         assert result.returncode == 2, result.stderr[-2000:]
         last = result.stderr.strip().splitlines()[-1]
-        assert re.fullmatch(r"error: data/checkpoints/small/\w+: disk full while checkpointing epoch 1; free some "
-                            r"space and rerun \(training resumes from the last complete checkpoint\)", last), last
+        assert re.fullmatch(
+            r"error: data/checkpoints/small/\w+: disk full while checkpointing epoch 1; free some "
+            r"space and rerun \(training resumes from the last complete checkpoint\)",
+            last,
+        ), last
         assert [path.name for path in checkpoints.glob("small/*/*")] == ["history.csv"], "no half-written weights"
 
 

@@ -1,4 +1,5 @@
 """`auto` for mixed precision and XLA: on only where they are faster (cnnlab.hardware)."""
+
 import pytest
 
 from cnnlab.hardware import use_mixed_precision, use_xla
@@ -7,18 +8,31 @@ CPU_ONLY = []
 VOLTA, PASCAL, METAL = (7, 0), (6, 1), None
 
 
-@pytest.mark.parametrize("gpus, expected", [
-    (CPU_ONLY, False), ([VOLTA], True), ([(8, 9), (9, 0)], True), ([PASCAL], False), ([VOLTA, PASCAL], False),
-    ([METAL], False),
-])
+@pytest.mark.parametrize(
+    "gpus, expected",
+    [
+        (CPU_ONLY, False),
+        ([VOLTA], True),
+        ([(8, 9), (9, 0)], True),
+        ([PASCAL], False),
+        ([VOLTA, PASCAL], False),
+        ([METAL], False),
+    ],
+)
 def test_auto_mixed_precision_needs_tensor_cores_on_every_gpu(gpus, expected):
     assert use_mixed_precision("auto", gpus) is expected
 
 
-@pytest.mark.parametrize("gpus, multi_worker, expected", [
-    (CPU_ONLY, False, False), ([PASCAL], False, True), ([VOLTA, VOLTA], False, True), ([METAL], False, False),
-    ([VOLTA], True, False),
-])
+@pytest.mark.parametrize(
+    "gpus, multi_worker, expected",
+    [
+        (CPU_ONLY, False, False),
+        ([PASCAL], False, True),
+        ([VOLTA, VOLTA], False, True),
+        ([METAL], False, False),
+        ([VOLTA], True, False),
+    ],
+)
 def test_auto_xla_on_cuda_gpus_outside_multi_worker(gpus, multi_worker, expected):
     assert use_xla("auto", gpus, multi_worker) is expected
 

@@ -2,25 +2,38 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.signal import correlate2d
-
-from cnnlab.inspection import (confused_pairs, conv_layers, evenly_spaced, feature_maps, filter_images,
-                               first_image_of_each_class, plot_confused_pairs, plot_feature_maps, plot_filters,
-                               plot_mistakes, plot_predictions, wrong_predictions)
-from cnnlab.plotting import WRONG_COLOR
 from matplotlib import colormaps
 from matplotlib.colors import same_color
+from scipy.signal import correlate2d
+
+from cnnlab.inspection import (
+    confused_pairs,
+    conv_layers,
+    evenly_spaced,
+    feature_maps,
+    filter_images,
+    first_image_of_each_class,
+    plot_confused_pairs,
+    plot_feature_maps,
+    plot_filters,
+    plot_mistakes,
+    plot_predictions,
+    wrong_predictions,
+)
+from cnnlab.plotting import WRONG_COLOR
 
 NAMES = ["cat", "dog", "bird"]
 
 
 def conv_model(kernel, image_shape):
     """Rescaling(1/255) -> Conv2D(valid, no bias) with the given (h, w, in, out) kernel."""
-    model = keras.Sequential([
-        keras.Input(image_shape),
-        keras.layers.Rescaling(1 / 255),
-        keras.layers.Conv2D(kernel.shape[-1], kernel.shape[:2], use_bias=False, name="edges"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(image_shape),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(kernel.shape[-1], kernel.shape[:2], use_bias=False, name="edges"),
+        ]
+    )
     model.get_layer("edges").set_weights([kernel])
     return model
 
@@ -33,8 +46,9 @@ def test_feature_map_is_the_hand_computed_convolution():
     maps = feature_maps(model, image[None, :, :, None])
 
     assert list(maps) == ["edges"]
-    np.testing.assert_allclose(maps["edges"][0, :, :, 0], correlate2d(image / 255, kernel, mode="valid"),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        maps["edges"][0, :, :, 0], correlate2d(image / 255, kernel, mode="valid"), rtol=1e-5, atol=1e-6
+    )
 
 
 def nested_model():
@@ -84,7 +98,7 @@ def test_feature_map_figure_has_the_image_and_a_strip_of_capped_channels_per_row
 
     figure = plot_feature_maps("conv2", maps, images, ["#0 cat", "#5 dog"], channels=16)
 
-    ax, = figure.axes
+    (ax,) = figure.axes
     assert figure.get_suptitle() == "conv2: output 4x4x32 (first 16 of 32 channels)"
     assert [t.get_text() for t in ax.get_yticklabels()] == ["#0 cat", "#5 dog"]
     assert [t.get_text() for t in ax.get_xticklabels()] == [f"ch {c}" for c in range(16)]
@@ -180,8 +194,9 @@ def test_prediction_grid_marks_exactly_the_wrong_ones():
     red = [same_color(ax.title.get_color(), WRONG_COLOR) for ax in figure.axes]
     assert red == list(probabilities.argmax(axis=1) != labels)
     predicted = probabilities[0].argmax()
-    assert figure.axes[0].get_title() == (f"#0 true: {NAMES[labels[0]]}\n"
-                                          f"pred: {NAMES[predicted]} ({probabilities[0, predicted]:.2f})")
+    assert figure.axes[0].get_title() == (
+        f"#0 true: {NAMES[labels[0]]}\npred: {NAMES[predicted]} ({probabilities[0, predicted]:.2f})"
+    )
 
 
 def test_images_are_drawn_in_original_colours():
@@ -197,8 +212,11 @@ def test_images_are_drawn_in_original_colours():
     assert gray_axes[0].images[0].get_clim() == (0, 255)
 
 
-CONFUSION = pd.DataFrame([[50, 7, 1, 0], [3, 40, 0, 0], [0, 0, 45, 2], [0, 0, 2, 30]],
-                         index=["cat", "dog", "bird", "frog"], columns=["cat", "dog", "bird", "frog"])
+CONFUSION = pd.DataFrame(
+    [[50, 7, 1, 0], [3, 40, 0, 0], [0, 0, 45, 2], [0, 0, 2, 30]],
+    index=["cat", "dog", "bird", "frog"],
+    columns=["cat", "dog", "bird", "frog"],
+)
 
 
 def test_confused_pairs_rank_both_directions_together():
@@ -214,7 +232,10 @@ def test_confused_pairs_figure_shows_examples_of_each_direction():
     figure = plot_confused_pairs(images, labels, probabilities, NAMES, [(0, 1, 2, 1)], examples=3)
 
     assert [ax.get_title() for ax in figure.axes] == [
-        "#0 cat\n→ dog (1.00)", "#1 cat\n→ dog (1.00)", "#2 dog\n→ cat (1.00)"]
+        "#0 cat\n→ dog (1.00)",
+        "#1 cat\n→ dog (1.00)",
+        "#2 dog\n→ cat (1.00)",
+    ]
     assert figure.axes[0].get_ylabel() == "cat ↔ dog\n2 + 1 errors"
 
 

@@ -1,4 +1,5 @@
 """Layer lists -> Keras models: the seed variants' exact parameter counts and shape errors."""
+
 import copy
 
 import numpy as np
@@ -54,7 +55,8 @@ def test_augmentation_is_identity_at_inference():
     training_model, model = models.build_model(variant, CIFAR_CARD, "variants.x")
     names = [layer.name for layer in training_model.layers]
     assert ["random_crop", "random_flip", "random_rotation", "random_shift"] == [
-        n for n in names if n.startswith(("crop", "random"))]
+        n for n in names if n.startswith(("crop", "random"))
+    ]
     images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(model(images, training=False), model(images, training=False))
     augmented = training_model.get_layer("random_rotation")(images, training=True)
@@ -68,30 +70,51 @@ def variant_from_layers(layers):
 
 def test_too_many_poolings_for_28x28_names_the_layer():
     pool = {"type": "maxpool"}
-    variant = variant_from_layers([{"type": "conv", "filters": 8}, pool, pool, pool, pool, pool,
-                                   {"type": "flatten"}, {"type": "dense", "units": "classes", "activation": "softmax"}])
+    variant = variant_from_layers(
+        [
+            {"type": "conv", "filters": 8},
+            pool,
+            pool,
+            pool,
+            pool,
+            pool,
+            {"type": "flatten"},
+            {"type": "dense", "units": "classes", "activation": "softmax"},
+        ]
+    )
     card = {**CIFAR_CARD, "shape": [28, 28, 1]}
     with pytest.raises(ConfigError, match=r"^variants\.v\.layers\[5\]: maxpool .*(shrinks|does not fit)"):
         models.build_model(variant, card, "variants.v")
 
 
 def test_missing_flatten_is_reported():
-    variant = variant_from_layers([{"type": "conv", "filters": 8}, {"type": "dense", "units": "classes",
-                                                                     "activation": "softmax"}])
+    variant = variant_from_layers(
+        [{"type": "conv", "filters": 8}, {"type": "dense", "units": "classes", "activation": "softmax"}]
+    )
     with pytest.raises(ConfigError, match=r"^variants\.v\.layers: the model must end in a vector per image"):
         models.build_model(variant, CIFAR_CARD, "variants.v")
 
 
 def test_conv_after_flatten_is_reported():
-    variant = variant_from_layers([{"type": "flatten"}, {"type": "conv", "filters": 8},
-                                   {"type": "dense", "units": "classes", "activation": "softmax"}])
+    variant = variant_from_layers(
+        [
+            {"type": "flatten"},
+            {"type": "conv", "filters": 8},
+            {"type": "dense", "units": "classes", "activation": "softmax"},
+        ]
+    )
     with pytest.raises(ConfigError, match=r"^variants\.v\.layers\[1\]: conv needs an image-shaped input"):
         models.build_model(variant, CIFAR_CARD, "variants.v")
 
 
 def test_flops_of_a_known_layer_stack():
-    variant = variant_from_layers([{"type": "conv", "filters": 4, "kernel": 3, "padding": "same"},
-                                   {"type": "flatten"}, {"type": "dense", "units": "classes", "activation": "softmax"}])
+    variant = variant_from_layers(
+        [
+            {"type": "conv", "filters": 4, "kernel": 3, "padding": "same"},
+            {"type": "flatten"},
+            {"type": "dense", "units": "classes", "activation": "softmax"},
+        ]
+    )
     _, model = models.build_model(variant, {**CIFAR_CARD, "shape": [8, 8, 1]}, "variants.v")
     conv = 2 * 8 * 8 * 4 * 3 * 3 * 1
     dense = 2 * (8 * 8 * 4) * 10

@@ -1,4 +1,5 @@
 """`train.distribute: multi_worker`: two worker processes on loopback train one model."""
+
 import csv
 import json
 import os
@@ -12,8 +13,13 @@ import numpy as np
 from tests.helpers import REPO, kill_once_checkpointed, run_stage, small_variant, write_params, write_prepared
 
 # no dropout or augmentation: a run's only randomness is the seeded data order and initial weights
-DETERMINISTIC_LAYERS = [{"type": "conv", "filters": 8}, {"type": "maxpool"}, {"type": "flatten"},
-                        {"type": "dense", "units": 16}, {"type": "dense", "units": "classes", "activation": "softmax"}]
+DETERMINISTIC_LAYERS = [
+    {"type": "conv", "filters": 8},
+    {"type": "maxpool"},
+    {"type": "flatten"},
+    {"type": "dense", "units": 16},
+    {"type": "dense", "units": "classes", "activation": "softmax"},
+]
 
 
 def free_ports(count):
@@ -33,13 +39,24 @@ def tf_config(addresses, index):
 def start_workers(directories, variant):
     """`python -m stages.train <variant>` as worker i of a loopback cluster, in directories[i]."""
     addresses = [f"localhost:{port}" for port in free_ports(len(directories))]
-    return [subprocess.Popen([sys.executable, "-m", "stages.train", variant], cwd=directory, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env={**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2",
-                                  "TF_CONFIG": tf_config(addresses, index),
-                                  # a killed worker's scratch directory stays in the test's tmp_path
-                                  "TMPDIR": str(directory.parent)})
-            for index, directory in enumerate(directories)]
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "stages.train", variant],
+            cwd=directory,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={
+                **os.environ,
+                "PYTHONPATH": str(REPO),
+                "TF_CPP_MIN_LOG_LEVEL": "2",
+                "TF_CONFIG": tf_config(addresses, index),
+                # a killed worker's scratch directory stays in the test's tmp_path
+                "TMPDIR": str(directory.parent),
+            },
+        )
+        for index, directory in enumerate(directories)
+    ]
 
 
 def finish(processes, timeout=120):
@@ -71,12 +88,15 @@ def test_two_workers_killed_and_rerun_train_like_one_process_on_the_global_batch
     with the same loss curve as one uninterrupted process on batch 16 with the doubled learning
     rate: each global batch is split between the workers and their gradients summed (not two
     trainings side by side), and on resume worker 1 continues from the chief's checkpoint."""
-    per_worker = small_variant(layers=DETERMINISTIC_LAYERS, epochs=5, batch_size=8,
-                               optimizer={"name": "adam", "learning_rate": 0.003})
-    workers = [project(tmp_path / f"worker{index}", per_worker, train={"distribute": "multi_worker"})
-               for index in range(2)]
-    single = project(tmp_path / "single", {**per_worker, "batch_size": 16,
-                                           "optimizer": {"name": "adam", "learning_rate": 0.006}})
+    per_worker = small_variant(
+        layers=DETERMINISTIC_LAYERS, epochs=5, batch_size=8, optimizer={"name": "adam", "learning_rate": 0.003}
+    )
+    workers = [
+        project(tmp_path / f"worker{index}", per_worker, train={"distribute": "multi_worker"}) for index in range(2)
+    ]
+    single = project(
+        tmp_path / "single", {**per_worker, "batch_size": 16, "optimizer": {"name": "adam", "learning_rate": 0.006}}
+    )
     chief, other = workers
 
     kill_once_checkpointed(start_workers(workers, "small"), chief, epochs=2)
@@ -84,8 +104,9 @@ def test_two_workers_killed_and_rerun_train_like_one_process_on_the_global_batch
     outputs = finish(start_workers(workers, "small"))
     run_stage(single, "stages.train", "small")
 
-    resumed_after = [int(re.search(r"resuming small from its checkpoint after epoch (\d)", stdout).group(1))
-                     for stdout in outputs]
+    resumed_after = [
+        int(re.search(r"resuming small from its checkpoint after epoch (\d)", stdout).group(1)) for stdout in outputs
+    ]
     assert resumed_after[0] == resumed_after[1] and 2 <= resumed_after[0] < 5
     training = read(chief, "models/small/training.json")
     assert training["replicas"] == 2 and training["epochs_run"] == 5 and training["batch_size"] == 8
@@ -97,7 +118,11 @@ def test_two_workers_killed_and_rerun_train_like_one_process_on_the_global_batch
     assert not list((chief / "data/checkpoints").glob("small/*/*")), "the chief's checkpoint is removed when done"
     prepared = [f"data/prepared/{name}" for name in ("card.json", "test.npz", "train.npz", "val.npz")]
     assert sorted(path.relative_to(other).as_posix() for path in other.glob("**/*")) == [
-        "data", "data/prepared", *prepared, "params.yaml"], "worker 1 writes nothing"
+        "data",
+        "data/prepared",
+        *prepared,
+        "params.yaml",
+    ], "worker 1 writes nothing"
 
     expected = read(single, "models/small/history.json")
     # the same float32 sums in another order (two half batches, then the all-reduce): measured ~1e-7 apart

@@ -1,5 +1,6 @@
 """End to end: the real DVC pipeline (`dvc repro`, `dvc exp run`, metrics and plots diff) in a
 temporary git repository, offline on scikit-learn's digits."""
+
 import json
 import os
 import re
@@ -13,11 +14,27 @@ import yaml
 
 from tests.helpers import REPO, small_variant
 
-PROJECT_FILES = ["cnnlab", "stages", "dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvc/plots", ".dvcignore",
-                 ".gitignore", "pyproject.toml"]
+PROJECT_FILES = [
+    "cnnlab",
+    "stages",
+    "dvc.yaml",
+    ".dvc/config",
+    ".dvc/.gitignore",
+    ".dvc/plots",
+    ".dvcignore",
+    ".gitignore",
+    "pyproject.toml",
+]
 TOP_LEVEL_PLOTS = ["validation_accuracy", "validation_loss", "accuracy_vs_parameters", "accuracy_vs_training_time"]
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "test",
-       "GIT_AUTHOR_EMAIL": "test@example.com", "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
+ENV = {
+    **os.environ,
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "DVC_NO_ANALYTICS": "1",
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
 
 
 def run(directory, *command):
@@ -113,8 +130,11 @@ def test_plots_show_opens_with_one_series_per_variant_and_draws_no_pictures(pipe
         values = chart["content"]["data"]["values"]
         assert {value["variant"] for value in values} == {"tiny_a", "tiny_b"}, name
         assert chart["content"]["encoding"]["color"]["field"] == "variant"
-    epochs = [value["epoch"] for value in rendered["validation_accuracy"][0]["content"]["data"]["values"]
-              if value["variant"] == "tiny_a"]
+    epochs = [
+        value["epoch"]
+        for value in rendered["validation_accuracy"][0]["content"]["data"]["values"]
+        if value["variant"] == "tiny_a"
+    ]
     assert epochs == ["1", "2", "3"]
     assert all(chart["type"] == "vega" for charts in rendered.values() for chart in charts)
     assert len(rendered) == 4 + 2 * 2  # + each variant's confusion matrix and per-class F1
@@ -123,8 +143,9 @@ def test_plots_show_opens_with_one_series_per_variant_and_draws_no_pictures(pipe
 def test_exp_show_has_a_handful_of_metric_columns_per_variant(pipeline):
     header = run(pipeline, "dvc", "exp", "show", "--csv").splitlines()[0].split(",")
     for variant in ("tiny_a", "tiny_b"):
-        columns = [name for name in header if name.startswith((f"metrics/{variant}.json:",
-                                                               f"dvclive/{variant}/metrics.json:"))]
+        columns = [
+            name for name in header if name.startswith((f"metrics/{variant}.json:", f"dvclive/{variant}/metrics.json:"))
+        ]
         assert 8 <= len(columns) <= 12, columns
 
 
@@ -147,8 +168,9 @@ def test_artifacts_get_fetches_what_predict_takes(pipeline, tmp_path):
     image = tmp_path / "digit.png"
     shutil.copy(pipeline / "plots" / "tiny_b" / "predictions.png", image)
 
-    output = run(pipeline, sys.executable, "-m", "stages.predict", "--model", str(tmp_path / "tiny_b"), "--json",
-                 str(image))
+    output = run(
+        pipeline, sys.executable, "-m", "stages.predict", "--model", str(tmp_path / "tiny_b"), "--json", str(image)
+    )
 
     (result,) = json.loads(output)
     assert len(result["predictions"]) == 3 and result["predictions"][0]["class"] in [str(d) for d in range(10)]
@@ -156,8 +178,18 @@ def test_artifacts_get_fetches_what_predict_takes(pipeline, tmp_path):
 
 def test_queued_grid_runs_in_parallel_workers_and_lists_every_run(pipeline):
     """The study recipe from the README on a 2x2 grid: queue, run with 2 workers, compare."""
-    run(pipeline, "dvc", "exp", "run", "--queue", "evaluate@tiny_a",
-        "-S", "variants.tiny_a.optimizer.learning_rate=0.01,0.003", "-S", "variants.tiny_a.batch_size=16,32")
+    run(
+        pipeline,
+        "dvc",
+        "exp",
+        "run",
+        "--queue",
+        "evaluate@tiny_a",
+        "-S",
+        "variants.tiny_a.optimizer.learning_rate=0.01,0.003",
+        "-S",
+        "variants.tiny_a.batch_size=16,32",
+    )
     run(pipeline, "dvc", "queue", "start", "--jobs", "2")
     deadline = time.time() + 420
     while time.time() < deadline and re.search(r"Queued|Running", run(pipeline, "dvc", "queue", "status")):

@@ -1,7 +1,5 @@
 import errno
-import json
 
-import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,15 +8,24 @@ from PIL import Image
 from cnnlab.errors import ConfigError, UserError
 from cnnlab.evaluation import load_model, load_test_split
 from cnnlab.fileio import DiskFullError
-from cnnlab.plotting import (plot_comparison, plot_confusion, plot_curves, plot_per_class,
-                             save_figure, save_figures)
+from cnnlab.plotting import plot_confusion, plot_curves, plot_per_class, save_figure, save_figures
 from cnnlab.variant_plots import feature_map_figures, write_variant_plots
-from tests.model_fixtures import CLASSES, VARIANT, trained_project, write_variant
+from tests.model_fixtures import CLASSES, VARIANT, trained_project
 
-SETTINGS = {"samples": 25, "top_wrong": 8, "confused_pairs": 4, "feature_map_images": None,
-            "feature_map_channels": 16, "max_classes": 20}
-HISTORY = {"loss": [1.2, 0.8, 0.6, 0.7], "accuracy": [0.5, 0.7, 0.8, 0.85],
-           "val_loss": [1.1, 0.9, 0.7, 0.8], "val_accuracy": [0.55, 0.65, 0.75, 0.7]}
+SETTINGS = {
+    "samples": 25,
+    "top_wrong": 8,
+    "confused_pairs": 4,
+    "feature_map_images": None,
+    "feature_map_channels": 16,
+    "max_classes": 20,
+}
+HISTORY = {
+    "loss": [1.2, 0.8, 0.6, 0.7],
+    "accuracy": [0.5, 0.7, 0.8, 0.85],
+    "val_loss": [1.1, 0.9, 0.7, 0.8],
+    "val_accuracy": [0.55, 0.65, 0.75, 0.7],
+}
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +108,10 @@ def test_confusion_of_many_classes_shows_the_most_confused():
 
 
 def test_per_class_bars_and_lowest_f1_subset():
-    per_class = pd.DataFrame([("cat", 0.5, 0.4, 0.44, 10), ("dog", 0.9, 0.8, 0.85, 10), ("bird", 0.2, 0.3, 0.24, 10)],
-                             columns=["class", "precision", "recall", "f1", "support"])
+    per_class = pd.DataFrame(
+        [("cat", 0.5, 0.4, 0.44, 10), ("dog", 0.9, 0.8, 0.85, 10), ("bird", 0.2, 0.3, 0.24, 10)],
+        columns=["class", "precision", "recall", "f1", "support"],
+    )
 
     all_classes = plot_per_class(per_class).axes[0]
     worst_two = plot_per_class(per_class, max_classes=2).axes[0]
@@ -122,9 +131,18 @@ def test_variant_plots_are_written_with_panels_a_person_can_read(project, varian
     plots = project / "plots" / VARIANT
     names = {p.relative_to(plots).as_posix() for p in plots.rglob("*.png")}
 
-    assert names == {"curves.png", "confusion.png", "confusion_normalized.png", "per_class.png", "filters.png",
-                     "predictions.png", "mistakes.png", "confused_pairs.png",
-                     "feature_maps/conv1.png", "feature_maps/conv2.png"}
+    assert names == {
+        "curves.png",
+        "confusion.png",
+        "confusion_normalized.png",
+        "per_class.png",
+        "filters.png",
+        "predictions.png",
+        "mistakes.png",
+        "confused_pairs.png",
+        "feature_maps/conv1.png",
+        "feature_maps/conv2.png",
+    }
     assert len(variant_figures["predictions.png"].axes) == 25
     assert len(variant_figures["filters.png"].axes) == 8
     for name in names:
@@ -156,7 +174,8 @@ def test_mistakes_plot_shows_the_most_confident_wrong_predictions(project, varia
 
 def test_feature_map_indices_from_settings(project):
     figures = feature_map_figures(
-        *load_for_feature_maps(project), {**SETTINGS, "feature_map_images": [5, 7], "feature_map_channels": 4})
+        *load_for_feature_maps(project), {**SETTINGS, "feature_map_images": [5, 7], "feature_map_channels": 4}
+    )
     figure = figures["feature_maps/conv1.png"]
     assert [t.get_text().split()[0] for t in figure.axes[0].get_yticklabels()] == ["#5", "#7"]
     assert "first 4 of 8 channels" in figure.get_suptitle()

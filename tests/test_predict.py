@@ -73,7 +73,8 @@ def test_unreadable_files_are_reported_and_the_rest_classified(in_project, tmp_p
     lines = out.strip().splitlines()
     assert lines[0].split() == ["image", "rank", "class", "probability"]
     assert [line.split()[:2] for line in lines[1:]] == [
-        [str(folder / name), str(rank)] for name in ("also_good.jpg", "good.png") for rank in (1, 2, 3)]
+        [str(folder / name), str(rank)] for name in ("also_good.jpg", "good.png") for rank in (1, 2, 3)
+    ]
 
 
 def test_json_lists_top_k_classes_best_first(in_project, tmp_path, capsys):
@@ -96,8 +97,17 @@ def test_model_path_resizes_like_the_prepare_stage(project, tmp_path, capsys):
         prepared = image_to_array(photo, (16, 16), 3)
     expected = predict_probabilities(model, prepared[None])[0]
 
-    code, out, _ = run(["--model", str(project / "models" / VARIANT / "model.keras"), "--json", "--top-k", "6",
-                        str(tmp_path / "big.png")], capsys)
+    code, out, _ = run(
+        [
+            "--model",
+            str(project / "models" / VARIANT / "model.keras"),
+            "--json",
+            "--top-k",
+            "6",
+            str(tmp_path / "big.png"),
+        ],
+        capsys,
+    )
 
     got = {p["class"]: p["probability"] for p in json.loads(out)[0]["predictions"]}
     assert code == 0
@@ -118,13 +128,15 @@ def test_model_folder_as_dvc_artifacts_get_fetches_it(project, tmp_path, capsys)
 
 def test_grayscale_model_with_extra_outputs_names_them(tmp_path, capsys):
     """A 3-class card, a Dense(5, sigmoid) head, 1 x 5 grayscale input; the RGB file is converted."""
-    write_variant(tmp_path, "wide", identity_model(5, activation="sigmoid"),
-                  card_for(["cat", "dog", "bird"], (1, 5, 1), 1))
+    write_variant(
+        tmp_path, "wide", identity_model(5, activation="sigmoid"), card_for(["cat", "dog", "bird"], (1, 5, 1), 1)
+    )
     pixels = np.array([[0, 200, 0, 0, 250]], dtype=np.uint8)
     Image.fromarray(np.repeat(pixels[..., None], 3, axis=2)).save(tmp_path / "x.png")
 
-    code, out, _ = run(["--model", str(tmp_path / "models" / "wide" / "model.keras"), "--json",
-                        str(tmp_path / "x.png")], capsys)
+    code, out, _ = run(
+        ["--model", str(tmp_path / "models" / "wide" / "model.keras"), "--json", str(tmp_path / "x.png")], capsys
+    )
 
     predictions = json.loads(out)[0]["predictions"]
     assert code == 0

@@ -1,5 +1,6 @@
 """predict on a real JPEG from the shared CIFAR-10 copy gives exactly what evaluate computed
 for that test image (same decoding, same preprocessing, same model)."""
+
 import io
 import json
 import tarfile
@@ -8,8 +9,8 @@ import numpy as np
 import pytest
 
 from cnnlab.config import load_params, validate_variant
-from cnnlab.data.preparation import prepare
 from cnnlab.data.images import read_image
+from cnnlab.data.preparation import prepare
 from cnnlab.evaluation import evaluate_variant
 from cnnlab.training import train_variant
 from tests.helpers import REPO, run_stage, small_variant, write_params
@@ -20,13 +21,25 @@ PARAMS = load_params(REPO / "params.yaml")
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, cifar_jpg_archive):
     root = tmp_path_factory.mktemp("predict")
-    data = {**PARAMS["data"], "dataset": "folder", "source": str(cifar_jpg_archive), "max_train": 300,
-            "max_test": 30, "val_fraction": 0.2}
+    data = {
+        **PARAMS["data"],
+        "dataset": "folder",
+        "source": str(cifar_jpg_archive),
+        "max_train": 300,
+        "max_test": 30,
+        "val_fraction": 0.2,
+    }
     prepare(data, out_dir=root / "data/prepared", download_dir=root / "downloads")
     write_params(root, {"small": small_variant(epochs=1)})
-    train_variant("small", validate_variant(small_variant(epochs=1), "variants.small"), PARAMS["train"], data_dir=root / "data/prepared",
-                  out_dir=root / "models/small", live_dir=root / "dvclive/small",
-                  backup_dir=root / "data/checkpoints/small")
+    train_variant(
+        "small",
+        validate_variant(small_variant(epochs=1), "variants.small"),
+        PARAMS["train"],
+        data_dir=root / "data/prepared",
+        out_dir=root / "models/small",
+        live_dir=root / "dvclive/small",
+        backup_dir=root / "data/checkpoints/small",
+    )
     evaluate_variant("small", root=root)
     return root
 

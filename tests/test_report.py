@@ -19,29 +19,74 @@ from cnnlab.errors import DataError, UserError
 from cnnlab.report import MAX_IMAGE_SIDE, write_report
 
 HOSTILE = '<script>alert("x")</script> | a & b *bold* [link](http://evil.example) `code`'
-CARD = {"name": "toy <b>set</b>", "classes": ["cat", "dog", "frog"], "num_classes": 3, "shape": [32, 32, 3],
-        "counts": {"train": 45000, "val": 5000, "test": 10000}, "normalization": "scale",
-        "mean": [0, 0, 0], "std": [1, 1, 1]}
-LAYERS = [{"type": "conv", "filters": 8}, {"type": "maxpool"}, {"type": "flatten"}, {"type": "dense", "units": 16},
-          {"type": "dense", "units": "classes", "activation": "softmax"}]
+CARD = {
+    "name": "toy <b>set</b>",
+    "classes": ["cat", "dog", "frog"],
+    "num_classes": 3,
+    "shape": [32, 32, 3],
+    "counts": {"train": 45000, "val": 5000, "test": 10000},
+    "normalization": "scale",
+    "mean": [0, 0, 0],
+    "std": [1, 1, 1],
+}
+LAYERS = [
+    {"type": "conv", "filters": 8},
+    {"type": "maxpool"},
+    {"type": "flatten"},
+    {"type": "dense", "units": 16},
+    {"type": "dense", "units": "classes", "activation": "softmax"},
+]
 VARIANTS = {
     "small": {"layers": LAYERS, "optimizer": {"name": "adam", "learning_rate": 0.001}},
-    "wide_resnet": {"family": "resnet", "options": {"depth": 2, "width": 8},
-                    "optimizer": {"name": "sgd", "learning_rate": 0.01}, "batch_size": 64},
+    "wide_resnet": {
+        "family": "resnet",
+        "options": {"depth": 2, "width": 8},
+        "optimizer": {"name": "sgd", "learning_rate": 0.01},
+        "batch_size": 64,
+    },
     "pending": {"layers": LAYERS},
 }
 DESCRIPTIONS = {"small": "baseline", "wide_resnet": HOSTILE}
 METRICS = {
-    "small": {"test_accuracy": 0.7123, "test_loss": 0.8123456, "test_top5_accuracy": 1.0, "macro_f1": 0.7,
-              "params": 12345, "train_seconds": 75.4, "epochs_run": 10, "best_epoch": 8, "best_val_accuracy": 0.70},
-    "wide_resnet": {"test_accuracy": 0.8456, "test_loss": 0.45, "test_top5_accuracy": 1.0, "macro_f1": 0.84,
-                    "params": 1234567, "train_seconds": 3725.0, "epochs_run": 30, "best_epoch": 27,
-                    "best_val_accuracy": 0.851},
+    "small": {
+        "test_accuracy": 0.7123,
+        "test_loss": 0.8123456,
+        "test_top5_accuracy": 1.0,
+        "macro_f1": 0.7,
+        "params": 12345,
+        "train_seconds": 75.4,
+        "epochs_run": 10,
+        "best_epoch": 8,
+        "best_val_accuracy": 0.70,
+    },
+    "wide_resnet": {
+        "test_accuracy": 0.8456,
+        "test_loss": 0.45,
+        "test_top5_accuracy": 1.0,
+        "macro_f1": 0.84,
+        "params": 1234567,
+        "train_seconds": 3725.0,
+        "epochs_run": 30,
+        "best_epoch": 27,
+        "best_val_accuracy": 0.851,
+    },
 }
-TRAINING = {"small": {"batch_size": 32, "optimizer": "adam", "learning_rate": 0.001, "flops_per_image": 2.5e6,
-                      "images_per_second": 1234.56},
-            "wide_resnet": {"batch_size": 64, "optimizer": "sgd", "learning_rate": 0.01, "flops_per_image": 4.1e7,
-                            "images_per_second": 99.4}}
+TRAINING = {
+    "small": {
+        "batch_size": 32,
+        "optimizer": "adam",
+        "learning_rate": 0.001,
+        "flops_per_image": 2.5e6,
+        "images_per_second": 1234.56,
+    },
+    "wide_resnet": {
+        "batch_size": 64,
+        "optimizer": "sgd",
+        "learning_rate": 0.01,
+        "flops_per_image": 4.1e7,
+        "images_per_second": 99.4,
+    },
+}
 EXPECTED_ORDER = ["wide_resnet", "small", "pending"]
 
 
@@ -55,8 +100,9 @@ def write_png(path, size_inches, dpi):
 def build_project(root):
     """params.yaml with three variants, results for two of them, in the pipeline's file layout."""
     root = Path(root)
-    (root / "params.yaml").write_text(yaml.safe_dump({"data": {"dataset": "cifar10"}, "variants": VARIANTS,
-                                                         "descriptions": DESCRIPTIONS}))
+    (root / "params.yaml").write_text(
+        yaml.safe_dump({"data": {"dataset": "cifar10"}, "variants": VARIANTS, "descriptions": DESCRIPTIONS})
+    )
     prepared = root / "data" / "prepared"
     prepared.mkdir(parents=True)
     (prepared / "card.json").write_text(json.dumps(CARD))
@@ -165,8 +211,9 @@ def test_images_copied_into_report_and_referenced_relatively(project, markdown, 
     report = project / "report"
     markdown_images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
     html_images = [attrs["src"] for tag, attrs in parse_page(page).tags if tag == "img"]
-    expected = ["comparison.png"] + [f"{variant}/{name}" for variant in METRICS
-                                     for name in ("curves.png", "confusion.png")]
+    expected = ["comparison.png"] + [
+        f"{variant}/{name}" for variant in METRICS for name in ("curves.png", "confusion.png")
+    ]
     assert sorted(markdown_images) == sorted(html_images) == sorted(expected)
     for path in markdown_images:
         with Image.open(report / path) as image:
@@ -213,7 +260,12 @@ def test_stage_replaces_the_whole_report_folder(tmp_path, monkeypatch, capsys):
     stages.report.main([])
     assert "not evaluated: pending" in capsys.readouterr().out
     assert sorted(path.name for path in (root / "report").iterdir()) == [
-        "README.md", "comparison.png", "index.html", "small", "wide_resnet"]
+        "README.md",
+        "comparison.png",
+        "index.html",
+        "small",
+        "wide_resnet",
+    ]
 
 
 def test_no_results_at_all_is_a_one_line_error(tmp_path, monkeypatch, capsys):
@@ -254,11 +306,24 @@ window.addEventListener("load", function () {
 
 def run_headless(page_path, profile):
     """(dumped DOM, stderr) of Chromium loading `page_path`; killed with all its processes on timeout."""
-    command = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-               "--enable-logging=stderr", "--v=0", "--dump-dom", page_path.as_uri()]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          start_new_session=True) as browser:
+    command = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--dump-dom",
+        page_path.as_uri(),
+    ]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as browser:
         try:
             return browser.communicate(timeout=BROWSER_SECONDS)
         except subprocess.TimeoutExpired:

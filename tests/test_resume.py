@@ -1,13 +1,20 @@
 """Resuming a killed run: the checkpoint's commit point, the CSV log, dvclive, early stopping."""
+
 import csv
 import json
 
 import keras
 import numpy as np
-import pytest
 
-from cnnlab.resume import (EpochCheckpoint, ResumableEarlyStopping, keep_history_before, read_history,
-                           live_log, resumed_epoch, stopped_early)
+from cnnlab.resume import (
+    EpochCheckpoint,
+    ResumableEarlyStopping,
+    keep_history_before,
+    live_log,
+    read_history,
+    resumed_epoch,
+    stopped_early,
+)
 from cnnlab.training import progress_metrics
 
 
@@ -86,8 +93,10 @@ def read_tsv(path):
 
 def test_live_log_is_rebuilt_from_the_committed_epochs_then_continues(tmp_path):
     log, live = tmp_path / "history.csv", tmp_path / "dvclive"
-    log.write_text("epoch,accuracy,loss,val_accuracy,val_loss,epoch_seconds\n0,0.5,1.2,0.4,1.3,9\n"
-                   "1,0.6,1.0,0.55,1.1,9\n2,0.7,0.9,0.6,1.0,9\n")
+    log.write_text(
+        "epoch,accuracy,loss,val_accuracy,val_loss,epoch_seconds\n0,0.5,1.2,0.4,1.3,9\n"
+        "1,0.6,1.0,0.55,1.1,9\n2,0.7,0.9,0.6,1.0,9\n"
+    )
     (live / "plots/metrics/eval").mkdir(parents=True)
     (live / "plots/metrics/eval/accuracy.tsv").write_text("step\taccuracy\n0\t0.4\n1\t0.55\n2\t0.6\n3\t0.9\n")
 
@@ -111,8 +120,15 @@ def test_a_single_committed_epoch_resumes_at_step_one(tmp_path):
 
 
 def test_progress_metrics_are_the_main_heads_validation_scores():
-    logs = {"loss": 2.0, "val_loss": 1.9, "val_predictions_loss": 1.5, "val_predictions_accuracy": 0.6,
-            "val_aux1_accuracy": 0.5, "predictions_accuracy": 0.7, "epoch_seconds": 3.0}
+    logs = {
+        "loss": 2.0,
+        "val_loss": 1.9,
+        "val_predictions_loss": 1.5,
+        "val_predictions_accuracy": 0.6,
+        "val_aux1_accuracy": 0.5,
+        "predictions_accuracy": 0.7,
+        "epoch_seconds": 3.0,
+    }
     assert progress_metrics(logs, prefix="predictions_") == {"val_loss": 1.5, "val_accuracy": 0.6}
     assert progress_metrics({"loss": 1.0, "accuracy": 0.5}, validation=False) == {"loss": 1.0, "accuracy": 0.5}
 
@@ -120,8 +136,9 @@ def test_progress_metrics_are_the_main_heads_validation_scores():
 def test_resumed_early_stopping_without_a_log_starts_afresh(tmp_path):
     """A multi-worker run's other workers resume with the chief's epoch but no log of their own."""
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    stopping = ResumableEarlyStopping(tmp_path, first_epoch=3, monitor="val_loss", patience=2,
-                                      restore_best_weights=True)
+    stopping = ResumableEarlyStopping(
+        tmp_path, first_epoch=3, monitor="val_loss", patience=2, restore_best_weights=True
+    )
     stopping.set_model(model)
 
     stopping.on_train_begin()
@@ -135,8 +152,9 @@ def test_resumed_early_stopping_replays_the_logged_epochs(tmp_path):
     best = [np.full((2, 1), 7.0, np.float32), np.full((1,), 7.0, np.float32)]
     with open(tmp_path / "best_weights.npz", "wb") as handle:
         np.savez(handle, *best)
-    stopping = ResumableEarlyStopping(tmp_path, first_epoch=3, monitor="val_loss", patience=3,
-                                      restore_best_weights=True, mode="min")
+    stopping = ResumableEarlyStopping(
+        tmp_path, first_epoch=3, monitor="val_loss", patience=3, restore_best_weights=True, mode="min"
+    )
     stopping.set_model(model)
 
     stopping.on_train_begin()

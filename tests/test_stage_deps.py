@@ -1,5 +1,6 @@
 """dvc.yaml's `deps:` are exactly the project files each stage imports, so DVC's cache can be trusted:
 an edit to a file a stage runs reruns it, and an edit to any other file does not."""
+
 import ast
 import re
 import subprocess
@@ -91,8 +92,10 @@ def test_closure_follows_imports_inside_functions():
 
 @pytest.mark.parametrize("stage", KERAS_FREE_STAGES)
 def test_stages_that_only_read_params_and_files_import_no_tensorflow(stage):
-    code = (f"import sys, stages.{stage}; from cnnlab.config import load_params; load_params(); "
-            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    code = (
+        f"import sys, stages.{stage}; from cnnlab.config import load_params; load_params(); "
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
 
     assert result.stdout.strip() == "[]"
@@ -102,8 +105,14 @@ def test_stages_that_only_read_params_and_files_import_no_tensorflow(stage):
 def test_every_stage_answers_help_without_side_effects(stage, tmp_path):
     (tmp_path / "params.yaml").write_text("this is not: [valid yaml\n")
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-m", f"stages.{stage}", "--help"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", f"stages.{stage}", "--help"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage:")

@@ -1,4 +1,5 @@
 """Training: outputs, reproducibility, early stopping, and resuming after a kill -9."""
+
 import csv
 import json
 import re
@@ -10,8 +11,15 @@ import time
 import keras
 import numpy as np
 
-from tests.helpers import (REPO, checkpointed_epochs, kill_once_checkpointed, run_stage, small_variant,
-                           write_params, write_prepared)
+from tests.helpers import (
+    REPO,
+    checkpointed_epochs,
+    kill_once_checkpointed,
+    run_stage,
+    small_variant,
+    write_params,
+    write_prepared,
+)
 
 
 def project(tmp_path, name="run", **variant_overrides):
@@ -41,7 +49,9 @@ def test_train_writes_model_summary_history_and_dvclive(tmp_path):
     assert "Total params" in (directory / "models/small/summary.txt").read_text()
     curve = (directory / "dvclive/small/plots/metrics/eval/accuracy.tsv").read_text().splitlines()
     assert len(curve) == 1 + 3
-    assert not (directory / "data/checkpoints/small").exists() or not any((directory / "data/checkpoints/small").iterdir())
+    assert not (directory / "data/checkpoints/small").exists() or not any(
+        (directory / "data/checkpoints/small").iterdir()
+    )
 
 
 def test_same_seed_gives_identical_history(tmp_path):
@@ -53,11 +63,23 @@ def test_same_seed_gives_identical_history(tmp_path):
 
 
 def test_max_epochs_caps_and_early_stopping_stops(tmp_path):
-    directory = project(tmp_path, epochs=50, optimizer={"name": "sgd", "learning_rate": 1e-7},
-                        early_stopping={"monitor": "val_accuracy", "patience": 1})
-    write_params(directory, {"small": small_variant(epochs=50, optimizer={"name": "sgd", "learning_rate": 1e-7},
-                                                    early_stopping={"monitor": "val_accuracy", "patience": 1})},
-                 train={"max_epochs": 6})
+    directory = project(
+        tmp_path,
+        epochs=50,
+        optimizer={"name": "sgd", "learning_rate": 1e-7},
+        early_stopping={"monitor": "val_accuracy", "patience": 1},
+    )
+    write_params(
+        directory,
+        {
+            "small": small_variant(
+                epochs=50,
+                optimizer={"name": "sgd", "learning_rate": 1e-7},
+                early_stopping={"monitor": "val_accuracy", "patience": 1},
+            )
+        },
+        train={"max_epochs": 6},
+    )
     run_stage(directory, "stages.train", "small")
     training = read(directory, "models/small/training.json")
     assert training["epochs_planned"] == 6
@@ -69,7 +91,8 @@ def test_unknown_variant_is_one_line_error(tmp_path):
     result = run_stage(directory, "stages.train", "smal", check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
-        "error: variants.smal: no such variant (did you mean 'small'?); known: small")
+        "error: variants.smal: no such variant (did you mean 'small'?); known: small"
+    )
 
 
 def test_killed_training_resumes_and_matches_uninterrupted_run(tmp_path):
@@ -96,8 +119,13 @@ STAGE_ENV = {"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr
 def kill_after_epochs_and_rerun(directory, epochs):
     """Train in a subprocess, kill -9 it once `epochs` epochs are checkpointed, rerun the stage;
     returns the epoch the rerun resumed after."""
-    process = subprocess.Popen([sys.executable, "-m", "stages.train", "small"], cwd=directory, env=STAGE_ENV,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stages.train", "small"],
+        cwd=directory,
+        env=STAGE_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     kill_once_checkpointed([process], directory, epochs)
     assert not (directory / "models/small").exists()
     resumed = run_stage(directory, "stages.train", "small")
@@ -107,8 +135,13 @@ def kill_after_epochs_and_rerun(directory, epochs):
 def test_dvclive_shows_each_epoch_while_training_runs(tmp_path):
     """`dvc exp show` and the VS Code extension read dvclive/<variant>/ while the stage runs."""
     directory = project(tmp_path, epochs=40, batch_size=4)
-    process = subprocess.Popen([sys.executable, "-m", "stages.train", "small"], cwd=directory, env=STAGE_ENV,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stages.train", "small"],
+        cwd=directory,
+        env=STAGE_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     live = directory / "dvclive/small/metrics.json"
     try:
         deadline = time.time() + 120
@@ -130,16 +163,18 @@ def test_dvclive_shows_each_epoch_while_training_runs(tmp_path):
 
 
 # min_delta 10: no epoch improves on the first, so patience 2 stops after epoch 3 and restores epoch 1
-STOPS_AFTER_3_EPOCHS = dict(epochs=8, batch_size=4,
-                            early_stopping={"monitor": "val_accuracy", "patience": 2, "min_delta": 10})
+STOPS_AFTER_3_EPOCHS = dict(
+    epochs=8, batch_size=4, early_stopping={"monitor": "val_accuracy", "patience": 2, "min_delta": 10}
+)
 
 
 def assert_same_history_and_weights(directory, reference):
     expected, actual = read(reference, "models/small/history.json"), read(directory, "models/small/history.json")
     for key in ("loss", "val_loss", "val_accuracy"):
         np.testing.assert_allclose(actual[key], expected[key], rtol=1e-4, atol=1e-4, err_msg=key)
-    for ours, theirs in zip(*(keras.saving.load_model(d / "models/small/model.keras").get_weights()
-                              for d in (directory, reference))):
+    for ours, theirs in zip(
+        *(keras.saving.load_model(d / "models/small/model.keras").get_weights() for d in (directory, reference))
+    ):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
 
 
@@ -155,8 +190,8 @@ def test_killed_run_with_early_stopping_stops_and_restores_like_an_uninterrupted
     assert read(reference, "models/small/training.json")["epochs_run"] == 3
     assert read(interrupted, "models/small/training.json") == {
         **read(reference, "models/small/training.json"),
-        **{key: read(interrupted, "models/small/training.json")[key]
-           for key in ("train_seconds", "images_per_second")}}
+        **{key: read(interrupted, "models/small/training.json")[key] for key in ("train_seconds", "images_per_second")},
+    }
     assert_same_history_and_weights(interrupted, reference)
 
 
@@ -183,8 +218,13 @@ def test_run_killed_after_early_stopping_ended_it_trains_no_further_epoch(tmp_pa
     reference, interrupted = (project(tmp_path, name, **STOPS_AFTER_3_EPOCHS) for name in ("reference", "killed"))
     run_stage(reference, "stages.train", "small")
 
-    killed = subprocess.run([sys.executable, "-c", TRAIN_KILLED_BEFORE_OUTPUTS], cwd=interrupted, env=STAGE_ENV,
-                            capture_output=True, text=True)
+    killed = subprocess.run(
+        [sys.executable, "-c", TRAIN_KILLED_BEFORE_OUTPUTS],
+        cwd=interrupted,
+        env=STAGE_ENV,
+        capture_output=True,
+        text=True,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert checkpointed_epochs(interrupted) == 3 and not (interrupted / "models/small").exists()
     rerun = run_stage(interrupted, "stages.train", "small")
@@ -207,9 +247,18 @@ def test_auxiliary_heads_report_the_main_head(tmp_path):
     """GoogLeNet trains on three outputs; its history, best epoch and early stopping speak of
     the main head."""
     directory = project(tmp_path)
-    write_params(directory, {"inception": {"family": "googlenet", "options": {"width": 0.125}, "epochs": 2,
-                                           "batch_size": 16,
-                                           "early_stopping": {"monitor": "val_accuracy", "patience": 3}}})
+    write_params(
+        directory,
+        {
+            "inception": {
+                "family": "googlenet",
+                "options": {"width": 0.125},
+                "epochs": 2,
+                "batch_size": 16,
+                "early_stopping": {"monitor": "val_accuracy", "patience": 3},
+            }
+        },
+    )
     run_stage(directory, "stages.train", "inception")
     history = read(directory, "models/inception/history.json")
     assert {"accuracy", "val_accuracy", "loss", "val_loss", "total_loss", "val_total_loss"} <= set(history)

@@ -4,14 +4,27 @@ Each section is a dict of key -> Field (cnnlab.config.fields); layer lists and f
 options have their schemas in cnnlab.config.layers and cnnlab.config.families. Nothing here
 imports TensorFlow: stages that only read params validate them in a fraction of a second.
 """
+
 import re
 from pathlib import Path
 
 import yaml
 
 from cnnlab.config.families import FAMILIES, validate_family_options
-from cnnlab.config.fields import (REQUIRED, Field, boolean, choice, did_you_mean, number, optional,
-                                  optional_section, section, size_pair, text, validate_section)
+from cnnlab.config.fields import (
+    REQUIRED,
+    Field,
+    boolean,
+    choice,
+    did_you_mean,
+    number,
+    optional,
+    optional_section,
+    section,
+    size_pair,
+    text,
+    validate_section,
+)
 from cnnlab.config.layers import validate_layers
 from cnnlab.errors import ConfigError
 
@@ -38,15 +51,25 @@ TRAIN = {
     "max_epochs": Field(optional(number(1, integer=True)), None, "caps every variant's epochs for a quick look"),
     "seed": Field(number(0, integer=True), 42),
     "deterministic": Field(boolean, True, "TensorFlow op determinism: identical metrics on CPU"),
-    "jit_compile": Field(choice("auto", True, False), "auto",
-                         "XLA compilation of the training step; auto = on CUDA GPUs only (cnnlab.hardware)"),
-    "mixed_precision": Field(choice("auto", True, False), "auto",
-                             "float16 compute; auto = on GPUs with tensor cores only (slower on CPU)"),
+    "jit_compile": Field(
+        choice("auto", True, False),
+        "auto",
+        "XLA compilation of the training step; auto = on CUDA GPUs only (cnnlab.hardware)",
+    ),
+    "mixed_precision": Field(
+        choice("auto", True, False), "auto", "float16 compute; auto = on GPUs with tensor cores only (slower on CPU)"
+    ),
     "threads": Field(optional(number(1, integer=True)), None, "TensorFlow intra-op threads; null = all cores"),
-    "distribute": Field(choice("none", "mirrored", "multi_worker"), "none",
-                        "tf.distribute: mirrored = all local GPUs; multi_worker = the TF_CONFIG cluster"),
-    "cpu_replicas": Field(optional(number(2, 64, integer=True)), None,
-                          "mirrored without GPUs: split the CPU into this many logical devices"),
+    "distribute": Field(
+        choice("none", "mirrored", "multi_worker"),
+        "none",
+        "tf.distribute: mirrored = all local GPUs; multi_worker = the TF_CONFIG cluster",
+    ),
+    "cpu_replicas": Field(
+        optional(number(2, 64, integer=True)),
+        None,
+        "mirrored without GPUs: split the CPU into this many logical devices",
+    ),
 }
 
 OPTIMIZER = {
@@ -96,8 +119,10 @@ VARIANT = {
 def validate_variant(variant, key):
     if isinstance(variant, dict) and "description" in variant:
         name = key.split(".")[-1]
-        raise ConfigError(f"{key}.description: moved to descriptions.{name} (a top-level section of params.yaml), "
-                          "so that editing a description retrains nothing")
+        raise ConfigError(
+            f"{key}.description: moved to descriptions.{name} (a top-level section of params.yaml), "
+            "so that editing a description retrains nothing"
+        )
     result = validate_section(variant, VARIANT, key)
     if result["family"] == "layers":
         if not result["layers"]:
@@ -106,7 +131,9 @@ def validate_variant(variant, key):
             raise ConfigError(f"{key}.options: only for named families; {key}.family is 'layers'")
     else:
         if result["layers"]:
-            raise ConfigError(f"{key}.layers: not used with family {result['family']!r}; remove it or set family: layers")
+            raise ConfigError(
+                f"{key}.layers: not used with family {result['family']!r}; remove it or set family: layers"
+            )
         result["options"] = validate_family_options(result["family"], result["options"] or {}, f"{key}.options")
     return result
 
@@ -126,8 +153,11 @@ PLOTS = {
     "samples": Field(number(1, 100, integer=True), 25, "images in the sample-predictions grid"),
     "top_wrong": Field(number(1, 100, integer=True), 16, "most confidently wrong images shown"),
     "confused_pairs": Field(number(1, 20, integer=True), 4, "most confused class pairs shown"),
-    "feature_map_images": Field(optional(lambda v, k: [number(0, integer=True)(i, f"{k}[{n}]") for n, i in enumerate(_as_list(v, k))]), None,
-                                "test-image indices for feature maps; null = first image of each class"),
+    "feature_map_images": Field(
+        optional(lambda v, k: [number(0, integer=True)(i, f"{k}[{n}]") for n, i in enumerate(_as_list(v, k))]),
+        None,
+        "test-image indices for feature maps; null = first image of each class",
+    ),
     "feature_map_channels": Field(number(1, 256, integer=True), 16, "channels drawn per conv layer"),
     "max_classes": Field(number(2, 200, integer=True), 20, "classes drawn in per-class charts before taking the top-k"),
 }
@@ -162,12 +192,16 @@ def validate_params(raw, source="params.yaml"):
         raise ConfigError(f"{source}: must be a mapping with sections {', '.join(SCHEMA)}")
     for name in raw:
         if name not in SCHEMA:
-            raise ConfigError(f"{name}: unknown section in {source}{did_you_mean(name, SCHEMA)}; known: {', '.join(SCHEMA)}")
+            raise ConfigError(
+                f"{name}: unknown section in {source}{did_you_mean(name, SCHEMA)}; known: {', '.join(SCHEMA)}"
+            )
     params = {name: _check_top(field, raw, name) for name, field in SCHEMA.items()}
     for name in params["descriptions"]:
         if name not in params["variants"]:
-            raise ConfigError(f"descriptions.{name}: no such variant{did_you_mean(name, params['variants'])}; "
-                              f"known: {', '.join(params['variants'])}")
+            raise ConfigError(
+                f"descriptions.{name}: no such variant{did_you_mean(name, params['variants'])}; "
+                f"known: {', '.join(params['variants'])}"
+            )
     return params
 
 
@@ -198,4 +232,6 @@ def variant_params(params, name):
         return params["variants"][name]
     except KeyError:
         known = ", ".join(params["variants"])
-        raise ConfigError(f"variants.{name}: no such variant{did_you_mean(name, params['variants'])}; known: {known}") from None
+        raise ConfigError(
+            f"variants.{name}: no such variant{did_you_mean(name, params['variants'])}; known: {known}"
+        ) from None

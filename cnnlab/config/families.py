@@ -4,8 +4,18 @@ Each family has a schema section (option -> Field, with a one-line help) and, wh
 constrain each other, a check. The builders in cnnlab/models/family_<name>.py receive the
 checked options.
 """
-from cnnlab.config.fields import (Field, auto_or_positive_int, boolean, choice, did_you_mean, number, optional,
-                                  positive_int_or_list, validate_section)
+
+from cnnlab.config.fields import (
+    Field,
+    auto_or_positive_int,
+    boolean,
+    choice,
+    did_you_mean,
+    number,
+    optional,
+    positive_int_or_list,
+    validate_section,
+)
 from cnnlab.errors import ConfigError
 
 # first-conv choices shared by alexnet, googlenet and resnet; `auto` picks by image size
@@ -19,24 +29,16 @@ ALEXNET = {
         "auto",
         "first conv: auto (by image size) | small 3x3/1 | medium 5x5/2 | classic 11x11/4",
     ),
-    "width": Field(
-        number(0, low_open=True), 1.0, "multiplier on the conv filters 96-256-384-384-256"
-    ),
-    "dense_units": Field(
-        number(1, integer=True), 4096, "units of each of the two hidden dense layers"
-    ),
+    "width": Field(number(0, low_open=True), 1.0, "multiplier on the conv filters 96-256-384-384-256"),
+    "dense_units": Field(number(1, integer=True), 4096, "units of each of the two hidden dense layers"),
 }
 
 
 # --- vgg16 (cnnlab/models/family_vgg16.py) ---
 
 VGG16 = {
-    "implementation": Field(
-        choice("hand", "keras"), "hand", "hand (built here) | keras (keras.applications.VGG16)"
-    ),
-    "batchnorm": Field(
-        boolean, False, "hand only: conv -> BatchNorm -> ReLU instead of conv+ReLU"
-    ),
+    "implementation": Field(choice("hand", "keras"), "hand", "hand (built here) | keras (keras.applications.VGG16)"),
+    "batchnorm": Field(boolean, False, "hand only: conv -> BatchNorm -> ReLU instead of conv+ReLU"),
     "width": Field(
         number(0, low_open=True),
         1.0,
@@ -63,19 +65,14 @@ VGG16 = {
 def _check_vgg16(options, key):
     keras_top = options["implementation"] == "keras" and options["weights"] is None
     if options["implementation"] == "keras" and options["batchnorm"]:
-        raise ConfigError(
-            f"{key}.batchnorm: keras's VGG16 has no BatchNorm; use implementation: hand"
-        )
+        raise ConfigError(f"{key}.batchnorm: keras's VGG16 has no BatchNorm; use implementation: hand")
     if options["implementation"] == "keras" and options["width"] != 1:
-        raise ConfigError(
-            f"{key}.width: keras's VGG16 has the paper's widths; use implementation: hand"
-        )
+        raise ConfigError(f"{key}.width: keras's VGG16 has the paper's widths; use implementation: hand")
     if options["weights"] == "imagenet" and options["implementation"] != "keras":
         raise ConfigError(f"{key}.weights: imagenet weights need implementation: keras")
     if options["fine_tune_at"] is not None and options["weights"] is None:
         raise ConfigError(
-            f"{key}.fine_tune_at: only applies with weights: imagenet "
-            "(with weights null every layer trains)"
+            f"{key}.fine_tune_at: only applies with weights: imagenet (with weights null every layer trains)"
         )
     if keras_top and options["dense_units"] not in ("auto", 4096):
         raise ConfigError(
@@ -90,8 +87,7 @@ GOOGLENET = {
     "stem": Field(
         choice(*STEMS),
         "auto",
-        "auto (by image size) | small (no stem pools) | medium (3x3/1 conv, "
-        "2 pools) | classic (7x7/2 conv, 2 pools)",
+        "auto (by image size) | small (no stem pools) | medium (3x3/1 conv, 2 pools) | classic (7x7/2 conv, 2 pools)",
     ),
     "width": Field(
         number(0, low_open=True),
@@ -124,8 +120,7 @@ RESNET = {
     "stem": Field(
         choice(*STEMS),
         "auto",
-        "auto (by image size) | small 3x3/1 conv | medium + 3x3/2 max pool | "
-        "classic 7x7/2 conv + 3x3/2 max pool",
+        "auto (by image size) | small 3x3/1 conv | medium + 3x3/2 max pool | classic 7x7/2 conv + 3x3/2 max pool",
     ),
 }
 
@@ -134,8 +129,7 @@ def _check_resnet(options, key):
     depth = options["depth"]
     if isinstance(depth, list) and len(depth) != options["stages"]:
         raise ConfigError(
-            f"{key}.depth: has {len(depth)} entries but stages is "
-            f"{options['stages']}; give one block count per stage"
+            f"{key}.depth: has {len(depth)} entries but stages is {options['stages']}; give one block count per stage"
         )
 
 
@@ -151,8 +145,10 @@ OPTION_DOCS = {name: {option: field.help for option, field in schema.items()} fo
 def validate_family_options(family, options, key):
     """Return `options` with defaults filled in; ConfigError naming `key` or `key.option`."""
     if not isinstance(family, str) or family not in OPTIONS:
-        raise ConfigError(f"{key}: unknown family {family!r}{did_you_mean(family, OPTIONS)}; "
-                          f"known families: {', '.join(sorted(OPTIONS))}")
+        raise ConfigError(
+            f"{key}: unknown family {family!r}{did_you_mean(family, OPTIONS)}; "
+            f"known families: {', '.join(sorted(OPTIONS))}"
+        )
     filled = validate_section(options, OPTIONS[family], key)
     if family in CHECKS:
         CHECKS[family](filled, key)

@@ -3,9 +3,11 @@
 `validate_section` fills defaults, rejects unknown keys (with a did-you-mean) and checks
 types and ranges; every check takes (value, dotted key) and raises a ConfigError naming the key.
 """
+
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from cnnlab.errors import ConfigError
 

@@ -8,6 +8,7 @@
 `units: classes` stands for the dataset's class count. cnnlab.models.layers builds the
 checked list into Keras layers.
 """
+
 from cnnlab.config.fields import Field, boolean, choice, number, optional, validate_section
 from cnnlab.errors import ConfigError
 
@@ -55,8 +56,10 @@ def validate_layers(layers, key):
     checked = [_validate_layer(layer, f"{key}[{i}]") for i, layer in enumerate(layers)]
     last = checked[-1]
     if last["type"] != "dense" or last["activation"] not in OUTPUT_ACTIVATIONS:
-        raise ConfigError(f"{key}[{len(layers) - 1}]: the last layer must output class probabilities, "
-                          "e.g. {type: dense, units: classes, activation: softmax}")
+        raise ConfigError(
+            f"{key}[{len(layers) - 1}]: the last layer must output class probabilities, "
+            "e.g. {type: dense, units: classes, activation: softmax}"
+        )
     return checked
 
 

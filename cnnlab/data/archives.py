@@ -4,6 +4,7 @@ Archives are never extracted: 60,000 small files cost more to write and delete t
 decode. Their members are still checked as an extraction would check them, so an archive
 with a member escaping its root (`../`, an absolute path, a link pointing out) is rejected.
 """
+
 import contextlib
 import gzip
 import io
@@ -21,8 +22,15 @@ TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tbz2", ".tar.xz", ".txz
 _VIRTUAL_ROOT = "/archive-root"  # where members would land; only used to check their paths
 _IGNORED = "__MACOSX"
 
-_CORRUPT = (tarfile.ReadError, tarfile.CompressionError, zipfile.BadZipFile, EOFError,
-            zlib.error, gzip.BadGzipFile, lzma.LZMAError)
+_CORRUPT = (
+    tarfile.ReadError,
+    tarfile.CompressionError,
+    zipfile.BadZipFile,
+    EOFError,
+    zlib.error,
+    gzip.BadGzipFile,
+    lzma.LZMAError,
+)
 
 _FILTER_REASONS = {
     tarfile.AbsolutePathError: "has an absolute path",
@@ -54,8 +62,9 @@ def archive_errors(archive):
         yield
     except _CORRUPT as error:
         reason = str(error).splitlines()[0].rstrip(":") or type(error).__name__
-        raise DataError(f"{archive}: truncated or corrupt archive ({reason}); "
-                        f"download it again or point data.source at a good copy") from None
+        raise DataError(
+            f"{archive}: truncated or corrupt archive ({reason}); download it again or point data.source at a good copy"
+        ) from None
 
 
 def open_tree(path):
@@ -65,8 +74,9 @@ def open_tree(path):
         return FolderTree(path)
     kind = archive_kind(path)
     if kind is None:
-        raise DataError(f"{path}: neither a folder nor a .tar.gz/.tgz/.tar/.zip archive; "
-                        f"point data.source at one of those")
+        raise DataError(
+            f"{path}: neither a folder nor a .tar.gz/.tgz/.tar/.zip archive; point data.source at one of those"
+        )
     return ZipTree(path) if kind == "zip" else TarTree(path)
 
 
@@ -188,5 +198,7 @@ def _is_absolute(name):
 
 
 def _unsafe(archive, member, reason):
-    return DataError(f"{archive}: member {member!r} {reason}; refusing to use the archive "
-                     f"(repack it with relative paths that stay inside it)")
+    return DataError(
+        f"{archive}: member {member!r} {reason}; refusing to use the archive "
+        f"(repack it with relative paths that stay inside it)"
+    )

@@ -1,4 +1,5 @@
 """Checksums written as "<algorithm>:<hex>" (data.checksum) and file digests."""
+
 import hashlib
 import re
 from dataclasses import dataclass

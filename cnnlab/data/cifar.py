@@ -3,6 +3,7 @@
 Read straight from the .tar.gz (no extraction) or from an extracted folder. With data.source
 null, a copy in the Keras cache is reused before anything is downloaded.
 """
+
 import io
 import os
 import pickle
@@ -57,7 +58,8 @@ def downloads_needed(data_params, download_dir):
     if source is None:
         archives, folders = cached_copies()
         if any(archive.is_file() for archive in archives) or any(
-                all((folder / name).is_file() for name in MEMBERS) for folder in folders):
+            all((folder / name).is_file() for name in MEMBERS) for folder in folders
+        ):
             return []
         source = URL
     return [source] if is_url(source) and not downloaded(source, download_dir) else []
@@ -76,8 +78,12 @@ def _locate(data_params, download_dir):
     if path.is_dir():
         return path, source, files_record(_member_paths(path))
     if expected is None:
-        verify_file(path, OFFICIAL_MD5, hint="it is not the official CIFAR-10 archive; to use a copy in the "
-                                             "same format anyway, set data.checksum to its own checksum")
+        verify_file(
+            path,
+            OFFICIAL_MD5,
+            hint="it is not the official CIFAR-10 archive; to use a copy in the "
+            "same format anyway, set data.checksum to its own checksum",
+        )
     return path, source, (expected or OFFICIAL_MD5).as_record()
 
 
@@ -135,8 +141,10 @@ def _parse_batch(blob, name, path, num_classes):
     except (KeyError, TypeError, ValueError) as error:
         raise DataError(f"{path}: {name} is not a CIFAR-10 batch ({error!r} missing or malformed)") from None
     if data.ndim != 2 or data.shape[1] != 3 * SIDE * SIDE or len(labels) != len(data):
-        raise DataError(f"{path}: {name} holds data of shape {data.shape} and {len(labels)} labels; "
-                        f"a CIFAR-10 batch has N x 3072 pixels and N labels")
+        raise DataError(
+            f"{path}: {name} holds data of shape {data.shape} and {len(labels)} labels; "
+            f"a CIFAR-10 batch has N x 3072 pixels and N labels"
+        )
     if len(labels) and not 0 <= labels.min() <= labels.max() < num_classes:
         raise DataError(f"{path}: {name} has labels outside 0..{num_classes - 1}")
     # rows are channel-major (all red, then green, then blue); the model wants H x W x C
@@ -146,9 +154,13 @@ def _parse_batch(blob, name, path, num_classes):
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickles plain containers and numpy arrays only: a crafted pickle cannot run code."""
 
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype"),
-               ("_codecs", "encode")}  # how Python 3 writes bytes at pickle protocol 2
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }  # how Python 3 writes bytes at pickle protocol 2
 
     def find_class(self, module, name):
         if (module, name) in self.ALLOWED:

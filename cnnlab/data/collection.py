@@ -1,6 +1,7 @@
 """What every dataset reader returns: labels of all items now, pixels of any subset on demand."""
+
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

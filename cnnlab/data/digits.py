@@ -1,4 +1,5 @@
 """scikit-learn's bundled 8x8 handwritten digits: 1,797 images, works offline."""
+
 from importlib import resources
 
 import numpy as np
@@ -18,5 +19,13 @@ def read_digits(data_params, spec):
     # pixel values are 0..16 ink counts; stretch them to the usual 0..255
     x = np.rint(digits.images * (255 / 16)).astype(np.uint8)[:, :, :, np.newaxis]
     classes = [str(name) for name in digits.target_names]
-    return array_collection("digits", classes, x, digits.target, None, "sklearn.datasets.load_digits",
-                            {"md5": file_digest(DATA_FILE, "md5")}, spec)
+    return array_collection(
+        "digits",
+        classes,
+        x,
+        digits.target,
+        None,
+        "sklearn.datasets.load_digits",
+        {"md5": file_digest(DATA_FILE, "md5")},
+        spec,
+    )

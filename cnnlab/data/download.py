@@ -1,4 +1,5 @@
 """HTTP(S) downloads: progress bar, retries with backoff, resume of `<name>.part`, checksum before rename."""
+
 import os
 import re
 import sys
@@ -69,8 +70,10 @@ def download(url, download_dir, expected=None):
         actual = expected.of_file(part)
         if actual != expected:
             part.unlink()
-            raise DataError(f"{url}: checksum mismatch, expected {expected}, got {actual}; "
-                            f"the download was deleted: run again, or fix data.checksum")
+            raise DataError(
+                f"{url}: checksum mismatch, expected {expected}, got {actual}; "
+                f"the download was deleted: run again, or fix data.checksum"
+            )
     os.replace(part, target)
     return target
 
@@ -121,8 +124,17 @@ def _check_status(url, response, part):
 
 def _progress_bar(part, total, offset):
     name = part.name.removesuffix(".part")
-    return tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=name, file=sys.stderr, leave=False, disable=None)
+    return tqdm(
+        total=total,
+        initial=offset,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=name,
+        file=sys.stderr,
+        leave=False,
+        disable=None,
+    )
 
 
 def _short_reason(error):
@@ -139,5 +151,7 @@ def _short_reason(error):
 
 
 def _failure_message(url, reason):
-    return (f"cannot download {url} ({reason}); to work offline, copy the file to this machine and "
-            f"set data.source to its local path, or use data.dataset: digits, which needs no download")
+    return (
+        f"cannot download {url} ({reason}); to work offline, copy the file to this machine and "
+        f"set data.source to its local path, or use data.dataset: digits, which needs no download"
+    )

@@ -4,6 +4,7 @@ Layouts, possibly under one wrapping folder: `<class>/<images>` (a test split is
 later), or `train/<class>/...` and `test/<class>/...` (the dataset's own split). Class names
 are the sorted class folder names; images are found at any depth inside a class folder.
 """
+
 import os
 import re
 from pathlib import Path
@@ -26,8 +27,10 @@ _ARCHIVE_SUFFIX = re.compile(r"(\.tar\.gz|\.tgz|\.tar\.bz2|\.tbz2|\.tar\.xz|\.tx
 def read_folder(data_params, download_dir, spec):
     source = data_params.get("source")
     if source is None:
-        raise ConfigError("data.source: the folder dataset needs data.source, a folder of class folders, "
-                          "a .tar.gz/.tgz/.tar/.zip archive of one, or an http(s) URL of such an archive")
+        raise ConfigError(
+            "data.source: the folder dataset needs data.source, a folder of class folders, "
+            "a .tar.gz/.tgz/.tar/.zip archive of one, or an http(s) URL of such an archive"
+        )
     expected = expected_checksum(data_params)
     path = fetch_source(source, download_dir, expected)
     if path.is_dir():
@@ -82,8 +85,16 @@ class _FolderListing:
             return x, kept
 
         is_test = np.array(self.in_test, dtype=bool) if any(self.in_test) else None
-        return Collection(name, self.classes, np.array(self.labels, dtype=np.int64), is_test, load,
-                          self.source, checksum, self.skipped)
+        return Collection(
+            name,
+            self.classes,
+            np.array(self.labels, dtype=np.int64),
+            is_test,
+            load,
+            self.source,
+            checksum,
+            self.skipped,
+        )
 
     def display(self, relative):
         """How messages name a file: data.source followed by the path inside it."""
@@ -109,23 +120,28 @@ class _FolderListing:
     def _subfolders(self, folder):
         names = [_base_name(d) for d in self._children(folder)[0]]
         if not names:
-            raise DataError(f"{self.display(folder)}: no class folders found; expected <class>/<images> "
-                            f"or train/<class>/ and test/<class>/")
+            raise DataError(
+                f"{self.display(folder)}: no class folders found; expected <class>/<images> "
+                f"or train/<class>/ and test/<class>/"
+            )
         return names
 
     def _class_names(self, folder):
         names = self._subfolders(folder)
         if len(names) == 1:
-            raise DataError(f"{self.display(folder)}: only one class folder ({names[0]}); "
-                            f"a classifier needs at least two classes")
+            raise DataError(
+                f"{self.display(folder)}: only one class folder ({names[0]}); a classifier needs at least two classes"
+            )
         return names
 
     def _add_split(self, folder, class_names, in_test):
         for name in class_names:
             class_folder = self._join(folder, name)
             if name not in self.classes:
-                raise DataError(f"{self.display(class_folder)}: class {name!r} has no folder in train/; "
-                                f"every test class needs training images")
+                raise DataError(
+                    f"{self.display(class_folder)}: class {name!r} has no folder in train/; "
+                    f"every test class needs training images"
+                )
             images = self._images(class_folder)
             self.names += images
             self.labels += [self.classes.index(name)] * len(images)
@@ -140,12 +156,15 @@ class _FolderListing:
             else:
                 self.skipped.append(self.display(file))
         if not images:
-            raise DataError(f"{self.display(class_folder)}: class folder holds no images; "
-                            f"add images or remove the folder")
+            raise DataError(
+                f"{self.display(class_folder)}: class folder holds no images; add images or remove the folder"
+            )
         return images
 
     def _warn_extra_folders(self, root):
         extra = [_base_name(d) for d in self._children(root)[0] if _base_name(d) not in SPLIT_FOLDERS]
         if extra:
-            warn(f"{self.display(root)}: ignoring {listing(extra)} beside train/ and test/ "
-                 f"(the validation split is carved from train/)")
+            warn(
+                f"{self.display(root)}: ignoring {listing(extra)} beside train/ and test/ "
+                f"(the validation split is carved from train/)"
+            )

@@ -6,6 +6,7 @@ preprocessing the training images got. Transparent pixels are composited on
 white (how the image looks on a page), not dropped: a dropped alpha channel often reveals
 arbitrary colours that were never meant to be seen.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,9 +107,11 @@ def _common_size(arrays, names):
     first = arrays[0].shape[:2]
     for array, name in zip(arrays, names):
         if array.shape[:2] != first:
-            raise DataError(f"images differ in size ({names[0]} is {first[0]}x{first[1]}, {name} is "
-                            f"{array.shape[0]}x{array.shape[1]}, height x width); "
-                            f"set data.image_size: [height, width] to resize them all")
+            raise DataError(
+                f"images differ in size ({names[0]} is {first[0]}x{first[1]}, {name} is "
+                f"{array.shape[0]}x{array.shape[1]}, height x width); "
+                f"set data.image_size: [height, width] to resize them all"
+            )
     return first
 
 

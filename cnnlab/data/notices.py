@@ -1,4 +1,5 @@
 """One-line notices on stderr, in the same style as `error: ...` from exit_on_user_error."""
+
 import sys
 
 

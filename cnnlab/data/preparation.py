@@ -1,4 +1,5 @@
 """prepare(): any dataset kind -> data/prepared/{train,val,test}.npz and card.json (docs/design.md)."""
+
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,8 @@ from cnnlab.data.cifar import read_cifar10
 from cnnlab.data.digits import read_digits
 from cnnlab.data.download import downloaded, is_url
 from cnnlab.data.folder import read_folder
-from cnnlab.data.idx import DATASETS as IDX_DATASETS, read_idx_dataset
+from cnnlab.data.idx import DATASETS as IDX_DATASETS
+from cnnlab.data.idx import read_idx_dataset
 from cnnlab.data.images import ImageSpec
 from cnnlab.data.notices import listing, warn
 from cnnlab.data.splits import SPLITS, select_splits
@@ -60,8 +62,10 @@ def _report_skipped(skipped, strict):
     if not skipped:
         return
     if strict:
-        raise DataError(f"{len(skipped)} files are not readable images: {listing(skipped)}; "
-                        f"remove them, or set data.strict: false to skip them with a warning")
+        raise DataError(
+            f"{len(skipped)} files are not readable images: {listing(skipped)}; "
+            f"remove them, or set data.strict: false to skip them with a warning"
+        )
     warn(f"skipped {len(skipped)} files that are not readable images: {listing(skipped)}")
 
 
@@ -88,7 +92,7 @@ def channel_stats(x):
     pixels = x.reshape(-1, x.shape[-1])
     histograms = np.zeros((pixels.shape[1], 256), dtype=np.int64)
     for start in range(0, len(pixels), _STATS_CHUNK_PIXELS):
-        chunk = pixels[start:start + _STATS_CHUNK_PIXELS]
+        chunk = pixels[start : start + _STATS_CHUNK_PIXELS]
         for channel, histogram in enumerate(histograms):
             histogram += np.bincount(chunk[:, channel], minlength=256)
     values = np.arange(256, dtype=np.float64)
@@ -123,8 +127,9 @@ def _check_every_class_trains(collection, train_labels):
     counts = np.bincount(train_labels, minlength=len(collection.classes))
     empty = [name for name, count in zip(collection.classes, counts) if count == 0]
     if empty:
-        raise DataError(f"{collection.source}: no readable training images for class {listing(empty)}; "
-                        f"add images to it")
+        raise DataError(
+            f"{collection.source}: no readable training images for class {listing(empty)}; add images to it"
+        )
 
 
 def write_prepared(out_dir, arrays, card):

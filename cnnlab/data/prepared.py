@@ -1,4 +1,5 @@
 """Reading data/prepared/ (written by preparation.write_prepared): the loader every stage shares."""
+
 from pathlib import Path
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Where a dataset's files come from: data.source (local path or URL) and data.checksum."""
+
 from pathlib import Path
 
 from cnnlab.data.checksums import Checksum, verify_file
@@ -11,8 +12,9 @@ def expected_checksum(data_params):
     if text is None:
         return None
     if data_params.get("source") is None:
-        raise ConfigError("data.checksum: it checks the file at data.source, which is null; "
-                          "set data.source or remove data.checksum")
+        raise ConfigError(
+            "data.checksum: it checks the file at data.source, which is null; set data.source or remove data.checksum"
+        )
     return Checksum.parse(text)
 
 
@@ -25,7 +27,9 @@ def fetch_source(source, download_dir, expected=None):
         raise DataError(f"data.source: {source} does not exist; give an existing file, folder or http(s) URL")
     if expected is not None:
         if path.is_dir():
-            raise ConfigError(f"data.checksum: data.source {source} is a folder, and only a single file "
-                              f"can be checked; remove data.checksum or point data.source at an archive")
+            raise ConfigError(
+                f"data.checksum: data.source {source} is a folder, and only a single file "
+                f"can be checked; remove data.checksum or point data.source at an archive"
+            )
         verify_file(path, expected)
     return path

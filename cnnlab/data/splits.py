@@ -1,4 +1,5 @@
 """Stratified, seeded choice of item indices: test split, caps, validation split."""
+
 import numpy as np
 from sklearn.model_selection import train_test_split
 
@@ -34,6 +35,8 @@ def split_off(indices, labels, size, seed, key):
         rest, taken = train_test_split(indices, test_size=size, stratify=labels[indices], random_state=seed)
     except ValueError as error:
         classes = len(np.unique(labels[indices]))
-        raise ConfigError(f"{key}: {size} cannot be taken from {len(indices)} images of {classes} classes "
-                          f"with every class represented ({error}); change {key}") from None
+        raise ConfigError(
+            f"{key}: {size} cannot be taken from {len(indices)} images of {classes} classes "
+            f"with every class represented ({error}); change {key}"
+        ) from None
     return np.sort(rest), np.sort(taken)

@@ -3,12 +3,14 @@
 The model takes raw 0-255 pixels, so the saved inference model carries its own
 preprocessing and `predict` only has to resize images.
 """
+
 import math
 
 import keras
 
 from cnnlab.models import families
 from cnnlab.models.layers import build_layers
+
 
 def normalization_layer(card):
     """Scale to [0, 1], or standardize with the training split's per-channel mean/std."""
@@ -31,16 +33,29 @@ def augmentation_layers(augmentation, image_size, seed, crop_flip_in_pipeline=Fa
         # gap; RandomTranslation does it in place (RandomCrop would not undo padding at inference)
         height, width = image_size
         pad = augmentation["crop_padding"]
-        steps.append(keras.layers.RandomTranslation(pad / height, pad / width, fill_mode="constant",
-                                                    interpolation="nearest", seed=seed, name="random_crop"))
+        steps.append(
+            keras.layers.RandomTranslation(
+                pad / height, pad / width, fill_mode="constant", interpolation="nearest", seed=seed, name="random_crop"
+            )
+        )
     if augmentation["horizontal_flip"] and not crop_flip_in_pipeline:
         steps.append(keras.layers.RandomFlip("horizontal", seed=seed, name="random_flip"))
     if augmentation["rotation"]:
-        steps.append(keras.layers.RandomRotation(augmentation["rotation"] / 360, fill_mode="nearest", seed=seed,
-                                                 name="random_rotation"))
+        steps.append(
+            keras.layers.RandomRotation(
+                augmentation["rotation"] / 360, fill_mode="nearest", seed=seed, name="random_rotation"
+            )
+        )
     if augmentation["width_shift"] or augmentation["height_shift"]:
-        steps.append(keras.layers.RandomTranslation(augmentation["height_shift"], augmentation["width_shift"],
-                                                    fill_mode="nearest", seed=seed, name="random_shift"))
+        steps.append(
+            keras.layers.RandomTranslation(
+                augmentation["height_shift"],
+                augmentation["width_shift"],
+                fill_mode="nearest",
+                seed=seed,
+                name="random_shift",
+            )
+        )
     if augmentation["zoom"]:
         steps.append(keras.layers.RandomZoom(augmentation["zoom"], fill_mode="nearest", seed=seed, name="random_zoom"))
     return steps
@@ -85,9 +100,14 @@ def layer_table(model):
         if isinstance(layer, keras.layers.InputLayer):
             continue
         shape = layer.output.shape if hasattr(layer, "output") else None
-        rows.append({"name": layer.name, "type": type(layer).__name__,
-                     "output_shape": list(shape[1:]) if shape is not None else None,
-                     "params": int(layer.count_params()) if layer.built else 0})
+        rows.append(
+            {
+                "name": layer.name,
+                "type": type(layer).__name__,
+                "output_shape": list(shape[1:]) if shape is not None else None,
+                "params": int(layer.count_params()) if layer.built else 0,
+            }
+        )
     return rows
 
 

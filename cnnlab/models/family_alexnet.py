@@ -44,9 +44,7 @@ def build(options, inputs, num_classes, key):
 
 
 def _conv_relu_bn(x, name, filters, kernel, strides, padding):
-    x = layers.Conv2D(
-        filters, kernel, strides=strides, padding=padding, activation="relu", name=name
-    )(x)
+    x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, activation="relu", name=name)(x)
     return layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
 
 

@@ -40,10 +40,7 @@ def require_min_size(inputs, minimum, what):
     """ConfigError naming data.image_size when `inputs` is smaller than minimum x minimum."""
     height, width = image_size(inputs)
     if min(height, width) < minimum:
-        raise ConfigError(
-            f"data.image_size: {what} needs images of at least {minimum}x{minimum}, "
-            f"got {height}x{width}"
-        )
+        raise ConfigError(f"data.image_size: {what} needs images of at least {minimum}x{minimum}, got {height}x{width}")
 
 
 def scaled(filters, width):

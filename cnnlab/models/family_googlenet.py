@@ -70,18 +70,14 @@ def _stem(x, stem, width):
 
 
 def _inception(x, module, width):
-    one, three_reduce, three, five_reduce, five, pool_proj = (
-        scaled(filters, width) for filters in INCEPTION[module]
-    )
+    one, three_reduce, three, five_reduce, five, pool_proj = (scaled(filters, width) for filters in INCEPTION[module])
     name = f"inception_{module}"
     branch_1x1 = _conv(x, one, 1, f"{name}_1x1")
     branch_3x3 = _conv(_conv(x, three_reduce, 1, f"{name}_3x3_reduce"), three, 3, f"{name}_3x3")
     branch_5x5 = _conv(_conv(x, five_reduce, 1, f"{name}_5x5_reduce"), five, 5, f"{name}_5x5")
     pooled = layers.MaxPooling2D(3, strides=1, padding="same", name=f"{name}_pool")(x)
     branch_pool = _conv(pooled, pool_proj, 1, f"{name}_pool_proj")
-    return layers.Concatenate(name=f"{name}_output")(
-        [branch_1x1, branch_3x3, branch_5x5, branch_pool]
-    )
+    return layers.Concatenate(name=f"{name}_output")([branch_1x1, branch_3x3, branch_5x5, branch_pool])
 
 
 def _aux_head(x, name, num_classes, width):
@@ -94,9 +90,7 @@ def _aux_head(x, name, num_classes, width):
 
 
 def _conv(x, filters, kernel, name, strides=1):
-    return layers.Conv2D(
-        filters, kernel, strides=strides, padding="same", activation="relu", name=name
-    )(x)
+    return layers.Conv2D(filters, kernel, strides=strides, padding="same", activation="relu", name=name)(x)
 
 
 def _max_pool(x, name):

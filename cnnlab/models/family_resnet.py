@@ -58,7 +58,5 @@ def _residual_block(x, filters, name, downsample):
 
 
 def _conv_bn(x, filters, kernel, name, strides=1):
-    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False, name=name)(
-        x
-    )
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False, name=name)(x)
     return layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)

@@ -83,9 +83,7 @@ def _imagenet_transfer(options, inputs, num_classes, key):
 
 def _imagenet_base(size, key):
     try:
-        return keras.applications.VGG16(
-            weights="imagenet", include_top=False, input_shape=(*size, 3)
-        )
+        return keras.applications.VGG16(weights="imagenet", include_top=False, input_shape=(*size, 3))
     except Exception as error:  # keras raises a bare Exception for a failed download
         reason = (str(error).splitlines() or [type(error).__name__])[0]
         raise ConfigError(
@@ -99,9 +97,7 @@ def _as_rgb(inputs):
         return inputs
     if channels(inputs) == 1:
         return layers.Concatenate(name="gray_to_rgb")([inputs, inputs, inputs])
-    raise ConfigError(
-        f"data.channels: imagenet weights need 1- or 3-channel images, got {channels(inputs)}"
-    )
+    raise ConfigError(f"data.channels: imagenet weights need 1- or 3-channel images, got {channels(inputs)}")
 
 
 def _replay(model, inputs, first_trainable_block):

@@ -7,6 +7,7 @@
 
 `units: classes` stands for the dataset's class count.
 """
+
 import keras
 
 from cnnlab.errors import ConfigError
@@ -15,8 +16,15 @@ from cnnlab.errors import ConfigError
 def make_layer(spec, num_classes, name):
     kind = spec["type"]
     if kind == "conv":
-        return keras.layers.Conv2D(spec["filters"], spec["kernel"], strides=spec["strides"], padding=spec["padding"],
-                                   activation=spec["activation"], use_bias=spec["use_bias"], name=name)
+        return keras.layers.Conv2D(
+            spec["filters"],
+            spec["kernel"],
+            strides=spec["strides"],
+            padding=spec["padding"],
+            activation=spec["activation"],
+            use_bias=spec["use_bias"],
+            name=name,
+        )
     if kind in ("maxpool", "avgpool"):
         pool = keras.layers.MaxPooling2D if kind == "maxpool" else keras.layers.AveragePooling2D
         return pool(spec["pool"], strides=spec["strides"], padding=spec["padding"], name=name)
@@ -43,17 +51,24 @@ def build_layers(specs, inputs, num_classes, key):
         name = f"{spec['type']}_{counts[spec['type']]}"
         layer_key = f"{key}[{index}]"
         if spec["type"] in ("conv", "maxpool", "avgpool", "gap", "flatten") and len(x.shape) != 4:
-            raise ConfigError(f"{layer_key}: {spec['type']} needs an image-shaped input, but the previous layer "
-                              f"outputs {tuple(x.shape[1:])}; move it before flatten/gap/dense")
+            raise ConfigError(
+                f"{layer_key}: {spec['type']} needs an image-shaped input, but the previous layer "
+                f"outputs {tuple(x.shape[1:])}; move it before flatten/gap/dense"
+            )
         try:
             x = make_layer(spec, num_classes, name)(x)
         except ValueError as error:
-            raise ConfigError(f"{layer_key}: {spec['type']} does not fit its input {tuple(x.shape[1:])}: "
-                              f"{str(error).splitlines()[0]}") from None
+            raise ConfigError(
+                f"{layer_key}: {spec['type']} does not fit its input {tuple(x.shape[1:])}: {str(error).splitlines()[0]}"
+            ) from None
         if any(dim is not None and dim < 1 for dim in x.shape[1:]):
-            raise ConfigError(f"{layer_key}: {spec['type']} shrinks the image to nothing (output {tuple(x.shape[1:])}); "
-                              "use padding: same, fewer poolings, or a larger data.image_size")
+            raise ConfigError(
+                f"{layer_key}: {spec['type']} shrinks the image to nothing (output {tuple(x.shape[1:])}); "
+                "use padding: same, fewer poolings, or a larger data.image_size"
+            )
     if len(x.shape) != 2:
-        raise ConfigError(f"{key}: the model must end in a vector per image; add {{type: flatten}} or {{type: gap}} "
-                          "before the dense layers")
+        raise ConfigError(
+            f"{key}: the model must end in a vector per image; add {{type: flatten}} or {{type: gap}} "
+            "before the dense layers"
+        )
     return x

@@ -1,11 +1,11 @@
 """Fixtures for the prepare-stage tests: the real shared datasets and a local HTTP server."""
+
 import functools
 import http.server
 import threading
 from pathlib import Path
 
 import pytest
-
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +45,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         self.end_headers()
         if server.cuts_left > 0:
             server.cuts_left -= 1
-            self.wfile.write(body[:len(body) // 2])
+            self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
             self.close_connection = True
             return
@@ -54,7 +54,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 def _range_start(header):
     if header and header.startswith("bytes=") and header.endswith("-"):
-        return int(header[len("bytes="):-1])
+        return int(header[len("bytes=") : -1])
     return None
 
 

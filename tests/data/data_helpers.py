@@ -1,4 +1,5 @@
 """Helpers for the prepare-stage tests: params and tiny datasets built on the spot."""
+
 import io
 import pickle
 import tarfile
@@ -42,8 +43,15 @@ def make_tar(folder, archive, arcname=None):
 def cifar_batch_pickle(x, labels, label):
     """One batch as the official archive pickles it: bytes keys, N x 3072 channel-major rows."""
     data = np.ascontiguousarray(x.transpose(0, 3, 1, 2)).reshape(len(x), -1)
-    return pickle.dumps({b"batch_label": label.encode(), b"labels": [int(v) for v in labels], b"data": data,
-                         b"filenames": [f"{i:05d}.png".encode() for i in range(len(x))]}, protocol=2)
+    return pickle.dumps(
+        {
+            b"batch_label": label.encode(),
+            b"labels": [int(v) for v in labels],
+            b"data": data,
+            b"filenames": [f"{i:05d}.png".encode() for i in range(len(x))],
+        },
+        protocol=2,
+    )
 
 
 def write_cifar_archive(archive, per_batch=20, seed=0):
@@ -52,12 +60,19 @@ def write_cifar_archive(archive, per_batch=20, seed=0):
     count = per_batch * 6
     x = rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
     labels = np.arange(count) % 10
-    members = {f"data_batch_{i + 1}": cifar_batch_pickle(x[i * per_batch:(i + 1) * per_batch],
-                                                         labels[i * per_batch:(i + 1) * per_batch],
-                                                         f"training batch {i + 1} of 5") for i in range(5)}
-    members["test_batch"] = cifar_batch_pickle(x[5 * per_batch:], labels[5 * per_batch:], "testing batch 1 of 1")
-    members["batches.meta"] = pickle.dumps({b"label_names": [c.encode() for c in CIFAR_CLASSES],
-                                            b"num_cases_per_batch": per_batch, b"num_vis": 3072}, protocol=2)
+    members = {
+        f"data_batch_{i + 1}": cifar_batch_pickle(
+            x[i * per_batch : (i + 1) * per_batch],
+            labels[i * per_batch : (i + 1) * per_batch],
+            f"training batch {i + 1} of 5",
+        )
+        for i in range(5)
+    }
+    members["test_batch"] = cifar_batch_pickle(x[5 * per_batch :], labels[5 * per_batch :], "testing batch 1 of 1")
+    members["batches.meta"] = pickle.dumps(
+        {b"label_names": [c.encode() for c in CIFAR_CLASSES], b"num_cases_per_batch": per_batch, b"num_vis": 3072},
+        protocol=2,
+    )
     members["readme.html"] = b"<html></html>"
     with tarfile.open(archive, "w:gz") as tar:
         for name, blob in members.items():

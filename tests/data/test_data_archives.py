@@ -1,4 +1,5 @@
 """Archives given as data.source: unsafe members, damage, checksums; never a half-written output."""
+
 import hashlib
 import io
 import tarfile
@@ -6,8 +7,8 @@ import zipfile
 
 import pytest
 
-from cnnlab.data.preparation import prepare
 from cnnlab.data.archives import ZipTree
+from cnnlab.data.preparation import prepare
 from cnnlab.errors import ConfigError, DataError
 from data_helpers import assert_nothing_written, data_params, make_tar, write_class_folders
 
@@ -38,14 +39,18 @@ def run(tmp_path, source, **overrides):
     return prepare(data_params(dataset="folder", source=str(source), **overrides), tmp_path / "out", tmp_path / "dl")
 
 
-@pytest.mark.parametrize("member, reason", [
-    (tar_info("../evil.png"), "would be written outside the archive's folder"),
-    (tar_info("imgs/a/../../../evil.png"), "would be written outside the archive's folder"),
-    (tar_info("/etc/evil.png"), "has an absolute path"),
-    (tar_info("imgs/a/link.png", tarfile.SYMTYPE, "../../../etc/passwd"), "is a link pointing outside"),
-    (tar_info("imgs/a/abs.png", tarfile.SYMTYPE, "/etc/passwd"), "is a link to an absolute path"),
-    (tar_info("imgs/a/hard.png", tarfile.LNKTYPE, "../outside.png"), "is a link pointing outside"),
-], ids=["dotdot", "nested dotdot", "absolute", "symlink out", "absolute symlink", "hardlink out"])
+@pytest.mark.parametrize(
+    "member, reason",
+    [
+        (tar_info("../evil.png"), "would be written outside the archive's folder"),
+        (tar_info("imgs/a/../../../evil.png"), "would be written outside the archive's folder"),
+        (tar_info("/etc/evil.png"), "has an absolute path"),
+        (tar_info("imgs/a/link.png", tarfile.SYMTYPE, "../../../etc/passwd"), "is a link pointing outside"),
+        (tar_info("imgs/a/abs.png", tarfile.SYMTYPE, "/etc/passwd"), "is a link to an absolute path"),
+        (tar_info("imgs/a/hard.png", tarfile.LNKTYPE, "../outside.png"), "is a link pointing outside"),
+    ],
+    ids=["dotdot", "nested dotdot", "absolute", "symlink out", "absolute symlink", "hardlink out"],
+)
 def test_tar_members_escaping_the_archive_are_rejected(tmp_path, member, reason):
     archive = tar_with_member(tmp_path, member)
     with pytest.raises(DataError) as error:
@@ -63,11 +68,14 @@ def test_a_link_that_stays_inside_is_skipped_like_any_unreadable_file(tmp_path, 
     assert f"{archive}/imgs/a/alias.png" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name, reason", [
-    ("../evil.png", "would be written outside"),
-    ("/abs/evil.png", "has an absolute path"),
-    ("C:/evil.png", "has an absolute path"),
-])
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("../evil.png", "would be written outside"),
+        ("/abs/evil.png", "has an absolute path"),
+        ("C:/evil.png", "has an absolute path"),
+    ],
+)
 def test_zip_members_escaping_the_archive_are_rejected(tmp_path, name, reason):
     archive = tmp_path / "bad.zip"
     with zipfile.ZipFile(archive, "w") as zip_file:
@@ -130,8 +138,11 @@ def test_checksum_of_a_local_archive(tmp_path):
     wrong = "0" * 32
     mismatch = rf"^{archive}: checksum mismatch, expected md5:{wrong}, got md5:[0-9a-f]{{32}}"
     with pytest.raises(DataError, match=mismatch):
-        prepare(data_params(dataset="folder", source=str(archive), checksum=f"md5:{wrong}"),
-                tmp_path / "out2", tmp_path / "dl")
+        prepare(
+            data_params(dataset="folder", source=str(archive), checksum=f"md5:{wrong}"),
+            tmp_path / "out2",
+            tmp_path / "dl",
+        )
     assert_nothing_written(tmp_path / "out2")
 
 

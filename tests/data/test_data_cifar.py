@@ -1,4 +1,5 @@
 """CIFAR-10 in the official python format, on small archives built here in that exact format."""
+
 import hashlib
 import io
 import pickle
@@ -7,8 +8,8 @@ import tarfile
 import numpy as np
 import pytest
 
-from cnnlab.data.preparation import prepare
 from cnnlab.data.checksums import Checksum
+from cnnlab.data.preparation import prepare
 from cnnlab.errors import ConfigError, DataError
 from data_helpers import CIFAR_CLASSES, assert_nothing_written, data_params, load_split, write_cifar_archive
 
@@ -55,8 +56,19 @@ def test_official_format_archive_with_checksum(tmp_path, small_archive):
 
 def test_caps_size_and_channels_on_cifar(tmp_path, small_archive):
     path, md5, _, _ = small_archive
-    card = prepare(cifar_params(source=str(path), checksum=f"md5:{md5}", image_size=[16, 16], channels=1,
-                                max_train=50, max_test=10, val_fraction=0.2), tmp_path / "out", tmp_path / "dl")
+    card = prepare(
+        cifar_params(
+            source=str(path),
+            checksum=f"md5:{md5}",
+            image_size=[16, 16],
+            channels=1,
+            max_train=50,
+            max_test=10,
+            val_fraction=0.2,
+        ),
+        tmp_path / "out",
+        tmp_path / "dl",
+    )
     assert card["shape"] == [16, 16, 1]
     assert card["counts"] == {"train": 40, "val": 10, "test": 10}
     assert card["class_counts"]["val"] == [1] * 10 and card["class_counts"]["test"] == [1] * 10
@@ -65,8 +77,10 @@ def test_caps_size_and_channels_on_cifar(tmp_path, small_archive):
 
 def test_a_local_copy_must_be_the_official_archive_unless_a_checksum_is_given(tmp_path, small_archive):
     path, _, _, _ = small_archive
-    expected = (rf"^{path}: checksum mismatch, expected md5:c58f30108f718f92721af3b95e74349a, "
-                r"got md5:[0-9a-f]{32}; it is not the official CIFAR-10 archive.*data\.checksum")
+    expected = (
+        rf"^{path}: checksum mismatch, expected md5:c58f30108f718f92721af3b95e74349a, "
+        r"got md5:[0-9a-f]{32}; it is not the official CIFAR-10 archive.*data\.checksum"
+    )
     with pytest.raises(DataError, match=expected):
         prepare(cifar_params(source=str(path)), tmp_path / "out", tmp_path / "dl")
     assert_nothing_written(tmp_path / "out")
@@ -85,8 +99,9 @@ def test_checksum_without_source_is_a_config_error(tmp_path):
         prepare(cifar_params(checksum="md5:" + "0" * 32), tmp_path / "out", tmp_path / "dl")
 
 
-@pytest.mark.parametrize("name", ["cifar-10-batches-py.tar.gz", "cifar-10-batches-py-target_archive"],
-                         ids=["keras 2 name", "keras 3 name"])
+@pytest.mark.parametrize(
+    "name", ["cifar-10-batches-py.tar.gz", "cifar-10-batches-py-target_archive"], ids=["keras 2 name", "keras 3 name"]
+)
 def test_archive_in_the_keras_cache_is_reused(tmp_path, small_archive, keras_home, monkeypatch, name):
     path, md5, x, _ = small_archive
     cached = keras_home / name

@@ -1,12 +1,13 @@
 """The shared CIFAR-10 JPEG archive (folder-per-class, train/ and test/) as a real image-folder dataset."""
+
 import tarfile
 
 import numpy as np
 from PIL import Image
 
-from cnnlab.data.preparation import prepare
 from cnnlab.data.folder import read_folder
 from cnnlab.data.images import ImageSpec
+from cnnlab.data.preparation import prepare
 from data_helpers import CIFAR_CLASSES, data_params, load_split, make_tar
 
 CIFAR_JPG_SHA256 = "d34c68f61cca57aa9144c8f25bda427abb9921bd642d5857a2fc1a6b4416f965"
@@ -24,8 +25,19 @@ def test_the_archive_holds_the_official_classes_and_split(cifar_jpg_archive):
 
 def test_a_stratified_sample_prepared_from_the_archive(cifar_jpg_archive, tmp_path):
     out = tmp_path / "prepared"
-    card = prepare(data_params(dataset="folder", source=str(cifar_jpg_archive), image_size=[32, 32], channels=3,
-                               max_train=5000, max_test=1000, normalization="standardize"), out, tmp_path / "dl")
+    card = prepare(
+        data_params(
+            dataset="folder",
+            source=str(cifar_jpg_archive),
+            image_size=[32, 32],
+            channels=3,
+            max_train=5000,
+            max_test=1000,
+            normalization="standardize",
+        ),
+        out,
+        tmp_path / "dl",
+    )
     assert card["classes"] == CIFAR_CLASSES and card["shape"] == [32, 32, 3]
     assert card["counts"] == {"train": 4500, "val": 500, "test": 1000}
     assert card["class_counts"] == {"train": [450] * 10, "val": [50] * 10, "test": [100] * 10}
@@ -58,7 +70,8 @@ def test_extracted_folder_and_archive_agree(cifar_jpg_archive, tmp_path):
     from_archive = prepare(data_params(source=str(archive), **params), tmp_path / "b", tmp_path / "dl")
     assert from_folder["classes"] == CIFAR_CLASSES and from_folder["counts"] == {"train": 300, "val": 0, "test": 300}
     assert {key: value for key, value in from_archive.items() if key not in ("source", "checksum", "name")} == {
-        key: value for key, value in from_folder.items() if key not in ("source", "checksum", "name")}
+        key: value for key, value in from_folder.items() if key not in ("source", "checksum", "name")
+    }
     assert from_folder["shape"] == [32, 32, 3]
     for split in ("train", "test"):
         (xa, ya), (xb, yb) = load_split(tmp_path / "a", split), load_split(tmp_path / "b", split)

@@ -1,13 +1,14 @@
 """Downloads from a local HTTP server: checksums, broken transfers, resume, restart, no network."""
+
 import hashlib
 import os
 import socket
 
 import pytest
 
-from cnnlab.data.preparation import prepare
 from cnnlab.data.checksums import Checksum
 from cnnlab.data.download import download
+from cnnlab.data.preparation import prepare
 from cnnlab.errors import DataError
 from data_helpers import assert_nothing_written, data_params, make_tar, write_class_folders
 
@@ -104,9 +105,11 @@ def test_no_network_is_one_line_naming_the_url_and_the_ways_out(tmp_path, fast_r
     with pytest.raises(DataError) as error:
         prepare(data_params(dataset="folder", source=url), tmp_path / "out", tmp_path / "dl")
     message = str(error.value)
-    assert message == (f"cannot download {url} (Connection refused); to work offline, copy the file to this "
-                       f"machine and set data.source to its local path, or use data.dataset: digits, "
-                       f"which needs no download")
+    assert message == (
+        f"cannot download {url} (Connection refused); to work offline, copy the file to this "
+        f"machine and set data.source to its local path, or use data.dataset: digits, "
+        f"which needs no download"
+    )
     assert_nothing_written(tmp_path / "out")
 
 
@@ -114,8 +117,11 @@ def test_folder_dataset_from_a_url(tmp_path, http_server):
     url, served, _ = http_server
     archive = make_tar(write_class_folders(tmp_path / "shapes", {"a": 10, "b": 10}), served / "shapes.tar.gz")
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-    card = prepare(data_params(dataset="folder", source=f"{url}/shapes.tar.gz", checksum=f"sha256:{digest}"),
-                   tmp_path / "out", tmp_path / "dl")
+    card = prepare(
+        data_params(dataset="folder", source=f"{url}/shapes.tar.gz", checksum=f"sha256:{digest}"),
+        tmp_path / "out",
+        tmp_path / "dl",
+    )
     assert card["name"] == "shapes" and card["source"] == f"{url}/shapes.tar.gz"
     assert card["checksum"] == {"sha256": digest} and sum(card["counts"].values()) == 20
     assert (tmp_path / "dl" / "shapes.tar.gz").read_bytes() == archive.read_bytes()

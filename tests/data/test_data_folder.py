@@ -1,12 +1,13 @@
 """Folder-per-class datasets: layouts, archives, image modes and sizes, unreadable files."""
+
 import zipfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab.data.preparation import prepare
 from cnnlab.data.images import read_image
+from cnnlab.data.preparation import prepare
 from cnnlab.errors import DataError
 from data_helpers import assert_nothing_written, data_params, load_split, make_tar, write_class_folders, write_image
 
@@ -17,8 +18,9 @@ def folder_params(source, **overrides):
 
 def test_unsplit_folder_is_split_by_test_fraction(tmp_path):
     root = write_class_folders(tmp_path / "shapes", {"circle": 20, "square": 30, "star": 10})
-    card = prepare(folder_params(root, image_size=None, test_fraction=0.2, val_fraction=0.25),
-                   tmp_path / "out", tmp_path / "dl")
+    card = prepare(
+        folder_params(root, image_size=None, test_fraction=0.2, val_fraction=0.25), tmp_path / "out", tmp_path / "dl"
+    )
     assert card["name"] == "shapes" and card["classes"] == ["circle", "square", "star"]
     assert card["class_counts"] == {"train": [12, 18, 6], "val": [4, 6, 2], "test": [4, 6, 2]}
     assert card["shape"] == [10, 12, 3]  # native size: 12 wide, 10 high
@@ -78,8 +80,9 @@ def test_modes_sizes_and_alpha_are_converted(tmp_path):
     write_image(train / "b" / "9_cmyk.jpg", (5, 5), "CMYK", (0, 0, 0, 0))
     write_class_folders(tmp_path / "mixed" / "test", {"a": 1, "b": 1})
 
-    card = prepare(folder_params(tmp_path / "mixed", image_size=[4, 4], val_fraction=0),
-                   tmp_path / "rgb", tmp_path / "dl")
+    card = prepare(
+        folder_params(tmp_path / "mixed", image_size=[4, 4], val_fraction=0), tmp_path / "rgb", tmp_path / "dl"
+    )
     x, _ = load_split(tmp_path / "rgb", "train")
     assert card["shape"] == [4, 4, 3] and x.shape == (9, 4, 4, 3)
     center = x[:, 2, 2].tolist()
@@ -95,8 +98,11 @@ def test_modes_sizes_and_alpha_are_converted(tmp_path):
     assert np.array_equal(read_image(train / "a" / "4_big.jpg", card["shape"]), x[3])
     assert np.array_equal(read_image(train / "a" / "2_rgba.png", card["shape"]), x[1])
 
-    card = prepare(folder_params(tmp_path / "mixed", image_size=[4, 4], channels=1, val_fraction=0),
-                   tmp_path / "gray", tmp_path / "dl")
+    card = prepare(
+        folder_params(tmp_path / "mixed", image_size=[4, 4], channels=1, val_fraction=0),
+        tmp_path / "gray",
+        tmp_path / "dl",
+    )
     x, _ = load_split(tmp_path / "gray", "train")
     assert card["shape"] == [4, 4, 1] and x[0, 2, 2, 0] == 77 and x[5, 2, 2, 0] == 2  # ITU-R 601 luma of (1,2,3)
 
@@ -122,8 +128,9 @@ def test_differing_sizes_need_image_size(tmp_path):
     root = write_class_folders(tmp_path / "sizes", {"a": 3, "b": 3}, size=(8, 8))
     write_image(root / "b" / "wide.png", (16, 8))
     with pytest.raises(DataError, match=r"images differ in size \(.*is 8x8, .*wide\.png is 8x16.*set data\.image_size"):
-        prepare(folder_params(root, image_size=None, test_fraction=0.3, val_fraction=0),
-                tmp_path / "out", tmp_path / "dl")
+        prepare(
+            folder_params(root, image_size=None, test_fraction=0.3, val_fraction=0), tmp_path / "out", tmp_path / "dl"
+        )
     assert_nothing_written(tmp_path / "out")
 
 
@@ -193,8 +200,9 @@ def test_extra_folders_beside_train_and_test_are_reported(tmp_path, capsys):
     write_class_folders(tmp_path / "d" / "test", {"a": 2, "b": 2})
     write_class_folders(tmp_path / "d" / "val", {"a": 2, "b": 2})
     prepare(folder_params(tmp_path / "d"), tmp_path / "out", tmp_path / "dl")
-    assert capsys.readouterr().err == (f"warning: {tmp_path}/d: ignoring val beside train/ and test/ "
-                                       f"(the validation split is carved from train/)\n")
+    assert capsys.readouterr().err == (
+        f"warning: {tmp_path}/d: ignoring val beside train/ and test/ (the validation split is carved from train/)\n"
+    )
 
 
 def test_folder_needs_a_source(tmp_path):

@@ -1,4 +1,5 @@
 """MNIST-style IDX files: the shared Fashion-MNIST copy, and damaged or unofficial copies."""
+
 import dataclasses
 import gzip
 import hashlib
@@ -7,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from cnnlab.data.preparation import prepare
 from cnnlab.data.idx import DATASETS, FILES, IMAGES_MAGIC, LABELS_MAGIC
+from cnnlab.data.preparation import prepare
 from cnnlab.errors import ConfigError, DataError
 from data_helpers import assert_nothing_written, data_params, idx_bytes, load_split
 
@@ -24,8 +25,11 @@ FASHION_CONTENT_MD5 = {
 @pytest.fixture(scope="module")
 def fashion_prepared(fashion_folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("fashion") / "prepared"
-    card = prepare(data_params(dataset="fashion_mnist", source=str(fashion_folder), image_size=None, val_fraction=0),
-                   out, out.parent / "dl")
+    card = prepare(
+        data_params(dataset="fashion_mnist", source=str(fashion_folder), image_size=None, val_fraction=0),
+        out,
+        out.parent / "dl",
+    )
     return card, out
 
 
@@ -49,8 +53,18 @@ def test_fashion_mnist_from_the_shared_idx_files(fashion_prepared, fashion_folde
 
 
 def test_fashion_mnist_resized_and_capped(fashion_folder, tmp_path):
-    card = prepare(data_params(dataset="fashion_mnist", source=str(fashion_folder), image_size=[32, 32],
-                               channels=3, max_train=600, max_test=100), tmp_path / "out", tmp_path / "dl")
+    card = prepare(
+        data_params(
+            dataset="fashion_mnist",
+            source=str(fashion_folder),
+            image_size=[32, 32],
+            channels=3,
+            max_train=600,
+            max_test=100,
+        ),
+        tmp_path / "out",
+        tmp_path / "dl",
+    )
     assert card["shape"] == [32, 32, 3]
     assert card["counts"] == {"train": 540, "val": 60, "test": 100}
     assert card["class_counts"]["val"] == [6] * 10 and card["class_counts"]["test"] == [10] * 10
@@ -85,10 +99,12 @@ def write_idx_folder(folder, train=100, test=20, seed=0):
     """Four small, structurally valid IDX files (not anybody's official data)."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    arrays = {"train-images-idx3-ubyte": (rng.integers(0, 256, (train, 28, 28)), IMAGES_MAGIC),
-              "train-labels-idx1-ubyte": (np.arange(train) % 10, LABELS_MAGIC),
-              "t10k-images-idx3-ubyte": (rng.integers(0, 256, (test, 28, 28)), IMAGES_MAGIC),
-              "t10k-labels-idx1-ubyte": (np.arange(test) % 10, LABELS_MAGIC)}
+    arrays = {
+        "train-images-idx3-ubyte": (rng.integers(0, 256, (train, 28, 28)), IMAGES_MAGIC),
+        "train-labels-idx1-ubyte": (np.arange(train) % 10, LABELS_MAGIC),
+        "t10k-images-idx3-ubyte": (rng.integers(0, 256, (test, 28, 28)), IMAGES_MAGIC),
+        "t10k-labels-idx1-ubyte": (np.arange(test) % 10, LABELS_MAGIC),
+    }
     for name, (array, magic) in arrays.items():
         (folder / f"{name}.gz").write_bytes(gzip.compress(idx_bytes(array, magic)))
     return folder
@@ -105,16 +121,22 @@ def test_a_local_mnist_copy_that_matches_no_published_checksum_gets_a_warning(tm
 
 def test_a_local_fashion_copy_with_other_content_is_an_error(tmp_path):
     folder = write_idx_folder(tmp_path / "fashion")
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz: not the official fashion_mnist file "
-                                        r"\(content md5 [0-9a-f]{32}, expected f4a8712d7a061bf5bd6d2ca38dc4d50a\)"):
+    with pytest.raises(
+        DataError,
+        match=r"train-images-idx3-ubyte\.gz: not the official fashion_mnist file "
+        r"\(content md5 [0-9a-f]{32}, expected f4a8712d7a061bf5bd6d2ca38dc4d50a\)",
+    ):
         prepare(data_params(dataset="fashion_mnist", source=str(folder)), tmp_path / "out", tmp_path / "dl")
 
 
 def test_wrong_magic_number(tmp_path):
     folder = write_idx_folder(tmp_path / "mnist")
     shutil.copy(folder / "train-labels-idx1-ubyte.gz", folder / "train-images-idx3-ubyte.gz")
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz: not an IDX file of 3-D unsigned bytes "
-                                        r"\(magic number 0x00000801, expected 0x00000803\)"):
+    with pytest.raises(
+        DataError,
+        match=r"train-images-idx3-ubyte\.gz: not an IDX file of 3-D unsigned bytes "
+        r"\(magic number 0x00000801, expected 0x00000803\)",
+    ):
         prepare(data_params(dataset="mnist", source=str(folder)), tmp_path / "out", tmp_path / "dl")
 
 
@@ -158,7 +180,10 @@ def test_download_from_a_mirror_checks_each_published_md5(tmp_path, http_server,
 def test_download_of_unofficial_files_fails_on_the_first_checksum(tmp_path, http_server):
     url, served, _ = http_server
     write_idx_folder(served)
-    with pytest.raises(DataError, match=rf"^{url}/train-images-idx3-ubyte\.gz: checksum mismatch, "
-                                        r"expected md5:f68b3c2dcbeaaa9fbdd348bbdeb94873, got md5:[0-9a-f]{32}"):
+    with pytest.raises(
+        DataError,
+        match=rf"^{url}/train-images-idx3-ubyte\.gz: checksum mismatch, "
+        r"expected md5:f68b3c2dcbeaaa9fbdd348bbdeb94873, got md5:[0-9a-f]{32}",
+    ):
         prepare(data_params(dataset="mnist", source=url), tmp_path / "out", tmp_path / "dl")
     assert list((tmp_path / "dl" / "mnist").iterdir()) == []

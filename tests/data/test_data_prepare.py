@@ -1,12 +1,12 @@
 """prepare() on scikit-learn's digits: card, splits, statistics, determinism, atomic output."""
+
 import json
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from cnnlab.data.preparation import prepare
-from cnnlab.data.preparation import channel_stats
+from cnnlab.data.preparation import channel_stats, prepare
 from cnnlab.data.splits import select_splits
 from cnnlab.errors import ConfigError, DataError
 from data_helpers import assert_nothing_written, data_params, load_split
@@ -92,8 +92,11 @@ def test_another_seed_chooses_other_images(tmp_path):
 
 
 def test_caps_and_zero_validation(tmp_path):
-    card = prepare(data_params(dataset="digits", image_size=None, max_train=200, max_test=50, val_fraction=0),
-                   tmp_path / "out", tmp_path / "dl")
+    card = prepare(
+        data_params(dataset="digits", image_size=None, max_train=200, max_test=50, val_fraction=0),
+        tmp_path / "out",
+        tmp_path / "dl",
+    )
     assert card["counts"] == {"train": 200, "val": 0, "test": 50}
     assert card["class_counts"]["train"] == [20] * 10 and card["class_counts"]["test"] == [5] * 10
     x, y = load_split(tmp_path / "out", "val")

@@ -1,4 +1,5 @@
 """The prepare stage as DVC runs it: from a project folder holding params.yaml."""
+
 import os
 import subprocess
 import sys
@@ -19,8 +20,14 @@ def write_params(project, data):
 
 def test_python_m_stages_prepare_on_digits(tmp_path):
     write_params(tmp_path, {"dataset": "digits", "image_size": None})
-    result = subprocess.run([sys.executable, "-m", "stages.prepare"], cwd=tmp_path, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.prepare"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("prepared digits: 1,293 train, 144 val, 360 test images of 8x8x1, 10 classes, in ")
     assert result.stdout.endswith(" s -> data/prepared\n") and result.stdout.count("\n") == 1
@@ -36,8 +43,9 @@ def test_a_user_error_is_one_line_and_exit_code_2(tmp_path, monkeypatch, capsys)
     with pytest.raises(SystemExit) as exit_info:
         stage.main([])
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err == ("error: data.source: no/such/folder does not exist; "
-                                       "give an existing file, folder or http(s) URL\n")
+    assert capsys.readouterr().err == (
+        "error: data.source: no/such/folder does not exist; give an existing file, folder or http(s) URL\n"
+    )
     assert not (tmp_path / "data" / "prepared").exists()
 
 
@@ -54,8 +62,10 @@ def offline(monkeypatch):
     import requests
 
     def no_network(url, **kwargs):
-        raise requests.ConnectionError(f"HTTPSConnectionPool: Max retries exceeded with url: {url} "
-                                       "(Caused by NameResolutionError: [Errno -2] Name or service not known)")
+        raise requests.ConnectionError(
+            f"HTTPSConnectionPool: Max retries exceeded with url: {url} "
+            "(Caused by NameResolutionError: [Errno -2] Name or service not known)"
+        )
 
     monkeypatch.setattr(requests, "head", no_network)
     monkeypatch.setenv("KERAS_HOME", "/nonexistent-keras-home")
@@ -66,8 +76,10 @@ def test_check_names_the_unreachable_download_and_exits_3(tmp_path, monkeypatch,
     code, out = check(tmp_path, monkeypatch, capsys, {"dataset": "cifar10"})
 
     assert code == stage.UNREACHABLE == 3
-    assert out == ("cifar10: cannot reach https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (Name or service "
-                   "not known); no local copy (data.source, the Keras cache or data/downloads/) either\n")
+    assert out == (
+        "cifar10: cannot reach https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (Name or service "
+        "not known); no local copy (data.source, the Keras cache or data/downloads/) either\n"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 
 
@@ -78,7 +90,11 @@ def test_check_passes_offline_for_bundled_and_local_data(tmp_path, monkeypatch, 
     assert check(tmp_path, monkeypatch, capsys, {"dataset": "folder", "source": "pictures"}) == (0, "")
     downloads = tmp_path / "data" / "downloads" / "mnist"
     downloads.mkdir(parents=True)
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                 "t10k-labels-idx1-ubyte"):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         (downloads / f"{name}.gz").write_bytes(b"")
     assert check(tmp_path, monkeypatch, capsys, {"dataset": "mnist"}) == (0, "")
