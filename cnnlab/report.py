@@ -118,9 +118,10 @@ def variant_details(row):
 def dataset_summary(card):
     height, width, channels = card["shape"]
     counts = card["counts"]
+    source = f"; read from {card['source']}" if card.get("source") else ""
     return (
         f"{card['name']}: {card['num_classes']} classes, {height}×{width}×{channels} images; "
-        f"{counts['train']:,} train / {counts['val']:,} val / {counts['test']:,} test"
+        f"{counts['train']:,} train / {counts['val']:,} val / {counts['test']:,} test{source}"
     )
 
 

@@ -25,6 +25,7 @@ CARD = {
     "num_classes": 3,
     "shape": [32, 32, 3],
     "counts": {"train": 45000, "val": 5000, "test": 10000},
+    "source": "../shared/datasets/cifar10-jpg.tar.gz",
     "normalization": "scale",
     "mean": [0, 0, 0],
     "std": [1, 1, 1],
@@ -350,3 +351,8 @@ def test_page_renders_in_a_headless_browser(project, page, tmp_path):
     assert all(image["width"] > 0 for image in check["images"]), check["images"]
     rendered_text = "".join(parse_page(dom.replace(found.group(0), "")).text)
     assert all(variant in rendered_text for variant in VARIANTS)
+
+
+def test_the_dataset_line_names_where_the_data_came_from(markdown, page):
+    expected = "45,000 train / 5,000 val / 10,000 test; read from ../shared/datasets/cifar10-jpg.tar.gz"
+    assert expected in markdown and expected in page

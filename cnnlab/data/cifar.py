@@ -1,7 +1,11 @@
 """CIFAR-10 in its official python format: pickled batches in cifar-10-batches-py/.
 
 Read straight from the .tar.gz (no extraction) or from an extracted folder. With data.source
-null, a copy in the Keras cache is reused before anything is downloaded.
+null, a copy in the Keras cache is reused before anything is downloaded. data.source may also
+be an image-folder copy of the official split (`train/<class>/`, `test/<class>/`, a folder or
+an archive of one, e.g. PNG or JPEG exports): it is read as such, checked to have CIFAR-10's
+ten classes, and the card's `source` and `checksum` name that copy, so results from it are
+never mistaken for results from the official pixels.
 """
 
 import io
@@ -12,10 +16,11 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from cnnlab.data.archives import archive_errors
-from cnnlab.data.checksums import Checksum, files_record, verify_file
+from cnnlab.data.archives import archive_errors, archive_kind, open_tree
+from cnnlab.data.checksums import Checksum, file_digest, files_record, verify_file
 from cnnlab.data.collection import array_collection
 from cnnlab.data.download import download, downloaded, is_url
+from cnnlab.data.folder import FolderListing
 from cnnlab.data.notices import warn
 from cnnlab.data.sources import expected_checksum, fetch_source
 from cnnlab.errors import DataError
@@ -40,7 +45,13 @@ def cached_copies():
     return archives, folders
 
 
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
 def read_cifar10(data_params, download_dir, spec):
+    copy = image_folder_copy(data_params, download_dir, spec)
+    if copy is not None:
+        return copy
     path, source, checksum = _locate(data_params, download_dir)
     blobs = _read_members(path)
     classes = _class_names(blobs.pop("batches.meta"), path)
@@ -63,6 +74,27 @@ def downloads_needed(data_params, download_dir):
             return []
         source = URL
     return [source] if is_url(source) and not downloaded(source, download_dir) else []
+
+
+def image_folder_copy(data_params, download_dir, spec):
+    """The collection of an image-folder copy at data.source, or None when data.source is not
+    one (null, or the official python format)."""
+    source = data_params.get("source")
+    if source is None:
+        return None
+    expected = expected_checksum(data_params)
+    path = fetch_source(source, download_dir, expected)
+    tree = open_tree(path) if path.is_dir() or archive_kind(path) else None
+    if tree is None or any(PurePosixPath(name).name in MEMBERS for name in tree.files):
+        return None
+    listing = FolderListing(tree, str(source))
+    if tuple(listing.classes) != CLASSES:
+        raise DataError(
+            f"data.source: {source} is an image folder whose classes are {', '.join(listing.classes)}, "
+            f"not CIFAR-10's; use data.dataset: folder for another dataset"
+        )
+    checksum = {} if path.is_dir() else (expected.as_record() if expected else {"sha256": file_digest(path)})
+    return listing.collection("cifar10", checksum, spec)
 
 
 def _locate(data_params, download_dir):

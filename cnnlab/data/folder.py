@@ -37,7 +37,7 @@ def read_folder(data_params, download_dir, spec):
         checksum = {}
     else:
         checksum = expected.as_record() if expected else {"sha256": file_digest(path)}
-    return _FolderListing(open_tree(path), str(source)).collection(_dataset_name(source), checksum, spec)
+    return FolderListing(open_tree(path), str(source)).collection(_dataset_name(source), checksum, spec)
 
 
 def _parent(relative):
@@ -53,7 +53,7 @@ def _dataset_name(source):
     return _ARCHIVE_SUFFIX.sub("", name) or "folder"
 
 
-class _FolderListing:
+class FolderListing:
     """Every image file of the dataset with its class, before any pixel is read."""
 
     def __init__(self, tree, source):

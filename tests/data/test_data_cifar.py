@@ -7,6 +7,7 @@ import tarfile
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from cnnlab.data.checksums import Checksum
 from cnnlab.data.preparation import prepare
@@ -190,3 +191,16 @@ def test_malformed_batch(tmp_path):
     expected = r"test_batch holds data of shape \(4, 100\) and 4 labels; a CIFAR-10 batch has N x 3072"
     with pytest.raises(DataError, match=expected):
         prepare(cifar_params(source=str(path), checksum=checksum), tmp_path / "out", tmp_path / "dl")
+
+
+def test_an_image_folder_of_other_classes_is_no_cifar10_copy(tmp_path):
+    for split in ("train", "test"):
+        for name in ("cats", "dogs"):
+            (tmp_path / "pets" / split / name).mkdir(parents=True)
+            Image.new("RGB", (32, 32)).save(tmp_path / "pets" / split / name / "1.png")
+    with pytest.raises(
+        DataError,
+        match=r"is an image folder whose classes are cats, dogs, not CIFAR-10's; "
+        r"use data.dataset: folder",
+    ):
+        prepare(data_params(dataset="cifar10", source=str(tmp_path / "pets")), tmp_path / "out", tmp_path / "dl")

@@ -79,3 +79,15 @@ def test_extracted_folder_and_archive_agree(cifar_jpg_archive, tmp_path):
     first_airplane = sorted((folder / "train" / "airplane").iterdir())[0]
     first_image = load_split(tmp_path / "a", "train")[0][0]
     assert np.array_equal(first_image, np.asarray(Image.open(first_airplane).convert("RGB")))
+
+
+def test_cifar10_reads_an_image_folder_copy_of_the_official_split_and_names_it(cifar_jpg_archive, tmp_path):
+    """data.dataset stays cifar10 (the default) and only data.source differs; the card says which copy."""
+    card = prepare(
+        data_params(dataset="cifar10", source=str(cifar_jpg_archive), max_train=2000, max_test=500),
+        tmp_path / "prepared",
+        tmp_path / "dl",
+    )
+    assert card["name"] == "cifar10" and card["classes"] == list(CIFAR_CLASSES)
+    assert card["source"] == str(cifar_jpg_archive) and card["checksum"] == {"sha256": CIFAR_JPG_SHA256}
+    assert card["counts"]["test"] == 500 and card["shape"] == [32, 32, 3]
