@@ -8,7 +8,7 @@ from PIL import Image
 from cnnlab.errors import ConfigError, UserError
 from cnnlab.evaluation import load_model, load_test_split
 from cnnlab.fileio import DiskFullError
-from cnnlab.plotting import plot_confusion, plot_curves, plot_per_class, save_figure, save_figures
+from cnnlab.plotting import plot_comparison, plot_confusion, plot_curves, plot_per_class, save_figure, save_figures
 from cnnlab.variant_plots import feature_map_figures, write_variant_plots
 from tests.model_fixtures import CLASSES, VARIANT, trained_project
 
@@ -194,3 +194,19 @@ def test_out_of_range_feature_map_index_names_the_key(project):
 def test_variant_plots_name_the_command_that_makes_a_missing_input(project):
     with pytest.raises(UserError, match=r"models/untrained/history.json.*dvc repro train@untrained"):
         write_variant_plots("untrained", SETTINGS, project)
+
+
+def test_labels_of_crowded_points_do_not_cover_each_other():
+    frame = pd.DataFrame(
+        {
+            "variant": ["far_away", "alexnet", "vgg16", "resnet"],
+            "params": [1e5, 3.1e6, 3.2e6, 3.15e6],
+            "train_seconds": [1.0, 10.0, 10.5, 10.2],
+            "test_accuracy": [0.9, 0.101, 0.100, 0.100],
+        }
+    )
+    for ax in plot_comparison(frame).axes:
+        offsets = {text.get_text(): text.xyann[1] for text in ax.texts}
+        assert offsets["far_away"] == 5, "a label with room stays beside its point"
+        crowded = sorted(offsets[name] for name in ("alexnet", "vgg16", "resnet"))
+        assert crowded == [5 - 22, 5 - 11, 5], "each crowded label moves down one line"
