@@ -116,16 +116,21 @@ def test_killed_training_resumes_and_matches_uninterrupted_run(tmp_path):
 STAGE_ENV = {"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}
 
 
-def kill_after_epochs_and_rerun(directory, epochs):
-    """Train in a subprocess, kill -9 it once `epochs` epochs are checkpointed, rerun the stage;
-    returns the epoch the rerun resumed after."""
-    process = subprocess.Popen(
+def start_training(directory):
+    """`python -m stages.train small` in `directory`, in the background."""
+    return subprocess.Popen(
         [sys.executable, "-m", "stages.train", "small"],
         cwd=directory,
         env=STAGE_ENV,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def kill_after_epochs_and_rerun(directory, epochs):
+    """Train in a subprocess, kill -9 it once `epochs` epochs are checkpointed, rerun the stage;
+    returns the epoch the rerun resumed after."""
+    process = start_training(directory)
     kill_once_checkpointed([process], directory, epochs)
     assert not (directory / "models/small").exists()
     resumed = run_stage(directory, "stages.train", "small")
@@ -135,13 +140,7 @@ def kill_after_epochs_and_rerun(directory, epochs):
 def test_dvclive_shows_each_epoch_while_training_runs(tmp_path):
     """`dvc exp show` and the VS Code extension read dvclive/<variant>/ while the stage runs."""
     directory = project(tmp_path, epochs=40, batch_size=4)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "stages.train", "small"],
-        cwd=directory,
-        env=STAGE_ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_training(directory)
     live = directory / "dvclive/small/metrics.json"
     try:
         deadline = time.time() + 120
