@@ -19,6 +19,7 @@ from sklearn.metrics import (
     top_k_accuracy_score,
 )
 
+from cnnlab import saved_layers  # noqa: F401 (registers the custom layers model.keras files may hold)
 from cnnlab.data.prepared import read_card, read_split
 from cnnlab.errors import DataError
 from cnnlab.fileio import atomic_path, load_json, require, write_json, write_text
@@ -66,16 +67,31 @@ def check_input_shape(model, images, source):
 def predict_probabilities(model, images, batch_size=PREDICT_BATCH_SIZE, tta=False):
     """Model outputs (float32, N x outputs) for raw 0-255 images, one batch at a time.
 
-    With `tta`, each image's outputs are averaged with those of its horizontal mirror.
+    `tta` (a variant's `tta` setting): true or "flip" averages each image's outputs with its
+    mirror's; "flip_shift" (airbench94's test-time augmentation) also averages both mirrored
+    and unmirrored copies shifted 1 pixel up-left and down-right, weighted 1/4, 1/4 and 1/8 each.
     """
     batches = []
     for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size].astype(np.float32)
-        outputs = model.predict_on_batch(batch)
-        if tta:
-            outputs = (outputs + model.predict_on_batch(batch[:, :, ::-1, :])) / 2
+        views = tta_views(images[start : start + batch_size].astype(np.float32), tta)
+        outputs = sum(weight * np.asarray(model.predict_on_batch(view)) for weight, view in views)
         batches.append(np.asarray(outputs, dtype=np.float32))
     return np.concatenate(batches)
+
+
+def tta_views(batch, tta):
+    """(weight, images) pairs whose weighted outputs sum to the prediction; shifted views take
+    the mirror image of the border row/column (reflect padding)."""
+    if not tta:
+        return [(1.0, batch)]
+    mirrored = batch[:, :, ::-1, :]
+    if tta in (True, "flip"):
+        return [(0.5, batch), (0.5, mirrored)]
+    padded = np.pad(batch, [(0, 0), (1, 1), (1, 1), (0, 0)], mode="reflect")
+    height, width = batch.shape[1:3]
+    up_left, down_right = padded[:, :height, :width], padded[:, 2:, 2:]
+    shifted = [up_left, up_left[:, :, ::-1, :], down_right, down_right[:, :, ::-1, :]]
+    return [(0.25, batch), (0.25, mirrored)] + [(0.125, view) for view in shifted]
 
 
 def crossentropy(labels, probabilities):

@@ -131,7 +131,7 @@ def parse_args(argv, prog="python -m stages.predict"):
     parser.add_argument(
         "--tta",
         action="store_true",
-        help="average with the mirrored image (on by default for a variant with tta: true)",
+        help="average with the mirrored image (a variant with `tta` set uses its own views by default)",
     )
     args = parser.parse_args(argv)
     if args.top_k < 1:
@@ -148,7 +148,7 @@ def main(argv=None, prog="python -m stages.predict"):
     """Print the top-k classes of each image; return 1 if any file could not be read, else 0."""
     args = parse_args(argv, prog)
     model, card = load_classifier(args.variant, args.model)
-    tta = args.tta or (args.variant is not None and variant_uses_tta(args.variant))
+    tta = (args.variant is not None and variant_uses_tta(args.variant)) or args.tta
     results, errors = classify_files(model, card, args.images, args.top_k, tta)
     for error in errors:
         print(f"error: {error}", file=sys.stderr)

@@ -16,6 +16,7 @@ from cnnlab import distribute, hardware, models, multi_worker, resume
 from cnnlab.data.prepared import read_card, read_split
 from cnnlab.errors import ConfigError
 from cnnlab.fileio import atomic_path, write_json, write_text
+from cnnlab.lookahead import Lookahead
 
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
@@ -37,7 +38,8 @@ def configure_tensorflow(seed, deterministic, threads, mixed_precision):
 
 
 def learning_rate_schedule(optimizer, total_steps):
-    """Constant, or warmup then decay: `onecycle` (linear up, linear down to 0) or `cosine`."""
+    """Constant, or warmup then decay: `onecycle` (linear up from warmup_from x peak, linear
+    down to decay_to x peak) or `cosine`."""
     peak = optimizer["learning_rate"]
     if optimizer["schedule"] == "constant":
         return peak
@@ -46,23 +48,31 @@ def learning_rate_schedule(optimizer, total_steps):
         return keras.optimizers.schedules.CosineDecay(
             0.0, total_steps - warmup, warmup_target=peak, warmup_steps=warmup
         )
-    return OneCycle(peak, warmup, total_steps)
+    return OneCycle(peak, warmup, total_steps, optimizer["warmup_from"], optimizer["decay_to"])
 
 
 class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
-    """Triangular one-cycle schedule (as in the fast CIFAR-10 recipes): 0 -> peak -> 0."""
+    """Triangular one-cycle schedule (as in the fast CIFAR-10 recipes): start x peak -> peak ->
+    end x peak, linear in the step; 0 -> peak -> 0 by default (airbench94: 0.2 -> 1 -> 0.07)."""
 
-    def __init__(self, peak, warmup_steps, total_steps):
+    def __init__(self, peak, warmup_steps, total_steps, start=0.0, end=0.0):
         self.peak, self.warmup_steps, self.total_steps = peak, warmup_steps, total_steps
+        self.start, self.end = start, end
 
     def __call__(self, step):
         step = keras.ops.cast(step, "float32")
-        up = step / self.warmup_steps
-        down = (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps)
-        return self.peak * keras.ops.maximum(0.0, keras.ops.minimum(up, down))
+        up = self.start + (1 - self.start) * step / self.warmup_steps
+        down = self.end + (1 - self.end) * (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps)
+        return self.peak * keras.ops.maximum(min(self.start, self.end), keras.ops.minimum(up, down))
 
     def get_config(self):
-        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
+        return {
+            "peak": self.peak,
+            "warmup_steps": self.warmup_steps,
+            "total_steps": self.total_steps,
+            "start": self.start,
+            "end": self.end,
+        }
 
 
 def make_optimizer(optimizer, total_steps):
@@ -77,7 +87,7 @@ def make_optimizer(optimizer, total_steps):
     return OPTIMIZERS[name](**kwargs)
 
 
-def batch_augmentation(augmentation, card):
+def batch_augmentation(augmentation, card, train_images, seed):
     """Pad-and-crop and horizontal flip of a uint8 batch in the tf.data map, or None if neither.
 
     Measured a little cheaper here than as Keras layers in the model (it overlaps the training
@@ -89,8 +99,12 @@ def batch_augmentation(augmentation, card):
         return None
     standardize = card["normalization"] == "standardize"
     fill = tf.constant(np.round(card["mean"]).astype(np.uint8) if standardize else [0] * card["shape"][-1], tf.uint8)
+    # alternating flip (airbench): a random half of the images is mirrored in even epochs, the
+    # other half in odd ones, so every two epochs show each image both ways (random flips
+    # repeat a view half the time); airbench reports it as a free gain in short runs (not ablated here)
+    mirrored_in_even_epochs = tf.random.stateless_uniform([train_images], [seed, 1], 0, 2, tf.int32)
 
-    def augment(batch, seed):
+    def augment(batch, seed, indices, epoch):
         count, height, width = tf.shape(batch)[0], batch.shape[1], batch.shape[2]
         if pad:
             shift = tf.random.stateless_uniform([count, 2], seed, -pad, pad + 1, tf.int32)
@@ -101,7 +115,10 @@ def batch_augmentation(augmentation, card):
                 :, None, :, None
             ]
             batch = tf.where(inside, batch, fill)
-        if flip:
+        if flip == "alternating":
+            mirror = tf.gather(mirrored_in_even_epochs, indices) != tf.cast(epoch % 2, tf.int32)
+            batch = tf.where(mirror[:, None, None, None], tf.reverse(batch, [2]), batch)
+        elif flip:
             mirror = tf.random.stateless_uniform([count, 1, 1, 1], seed[::-1], 0, 2, tf.int32) > 0
             batch = tf.where(mirror, tf.reverse(batch, [2]), batch)
         return batch
@@ -124,12 +141,16 @@ def epoch_batches(x, y, batch_size, seed, first_epoch, epochs, depth, num_output
         # different remainder is left out each epoch.
         batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=True).enumerate()
         return batches.map(
-            lambda number, indices: (indices, tf.random.experimental.stateless_fold_in(tf.stack([seed, epoch]), number))
+            lambda number, indices: (
+                indices,
+                tf.random.experimental.stateless_fold_in(tf.stack([seed, epoch]), number),
+                epoch,
+            )
         )
 
-    def gather(indices, batch_seed):
+    def gather(indices, batch_seed, epoch):
         batch_x = tf.gather(images, indices)
-        batch_x = tf.cast(batch_x if augment is None else augment(batch_x, batch_seed), tf.float32)
+        batch_x = tf.cast(batch_x if augment is None else augment(batch_x, batch_seed, indices, epoch), tf.float32)
         batch_y = tf.one_hot(tf.gather(labels, indices), depth)
         return batch_x, (batch_y,) * num_outputs if num_outputs > 1 else batch_y
 
@@ -179,6 +200,8 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
     first_epoch, stopped = starting_point(strategy, backup_dir)
     if first_epoch:
         print(f"resuming {name} from its checkpoint after epoch {first_epoch} ({backup_dir})")
+    else:  # a resumed run loads these weights from its checkpoint
+        models.initialize_from_data(training_model, variant, data.card, data.x_train, train_params["seed"])
     depth, num_outputs = int(training_model.outputs[0].shape[-1]), len(training_model.outputs)
     train_batches = epoch_batches(
         data.x_train,
@@ -189,7 +212,7 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
         epochs,
         depth,
         num_outputs,
-        batch_augmentation(variant["augmentation"], data.card),
+        batch_augmentation(variant["augmentation"], data.card, len(data.x_train), train_params["seed"]),
     )
     val_batches = eval_batches(data.x_val, data.y_val, batch_size, depth, num_outputs) if len(data.x_val) else None
     callbacks = make_callbacks(
@@ -199,6 +222,7 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
         main_head_prefix(training_model),
         live_dir=live_dir if chief else None,
         validation=len(data.x_val) > 0,
+        training=training_callbacks(variant, steps_per_epoch * epochs),
     )
     fit(
         strategy,
@@ -342,12 +366,28 @@ def main_head_history(history, prefix):
     return history
 
 
-def make_callbacks(early_stopping, backup_dir, first_epoch, metric_prefix="", live_dir=None, validation=True):
+def training_callbacks(variant, total_steps):
+    """The callbacks that are part of how a variant trains: its family's, then `lookahead`."""
+    callbacks = models.training_callbacks(variant)
+    if variant["lookahead"]:
+        settings = variant["lookahead"]
+        callbacks.append(
+            Lookahead(
+                total_steps, settings["start_epoch"], settings["every"], settings["decay"], settings["decay_power"]
+            )
+        )
+    return callbacks
+
+
+def make_callbacks(
+    early_stopping, backup_dir, first_epoch, metric_prefix="", live_dir=None, validation=True, training=()
+):
     """The callbacks of a run that starts at `first_epoch` (> 0 when resuming a killed run),
-    in the order cnnlab/resume.py relies on: the checkpoint, then the live log (if `live_dir`)."""
+    in the order cnnlab/resume.py relies on: the `training` ones (which change the weights an
+    epoch ends with), the checkpoint, then the live log (if `live_dir`)."""
     backup_dir.mkdir(parents=True, exist_ok=True)
     resume.keep_history_before(backup_dir / "history.csv", first_epoch)
-    callbacks = [EpochTimer(), resume.EpochSeededRandomness()]
+    callbacks = [EpochTimer(), resume.EpochSeededRandomness(), *training]
     if early_stopping:
         monitored = early_stopping["monitor"].replace("val_", f"val_{metric_prefix}", 1)
         callbacks.append(

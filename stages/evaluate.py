@@ -7,6 +7,8 @@ from cnnlab.config import load_params, variant_params
 from cnnlab.errors import exit_on_user_error
 from cnnlab.tensorflow_startup import import_tensorflow_quietly
 
+TTA_NAMES = {False: "", True: " with flip TTA", "flip": " with flip TTA", "flip_shift": " with flip + shift TTA"}
+
 
 @exit_on_user_error
 def main(argv=None):
@@ -20,7 +22,7 @@ def main(argv=None):
     from cnnlab.variant_plots import write_variant_plots
 
     model = load_variant_model(".", args.variant)
-    print(f"{args.variant}: predicting the test split{' with flip TTA' if variant['tta'] else ''}", flush=True)
+    print(f"{args.variant}: predicting the test split{TTA_NAMES[variant['tta']]}", flush=True)
     metrics = evaluate_variant(args.variant, tta=variant["tta"], model=model)
     print(f"{args.variant}: test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")
     print(

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -100,3 +101,27 @@ def kill_once_checkpointed(processes, directory, epochs, timeout=120):
     assert [process.returncode for process in processes] == [-signal.SIGKILL] * len(processes), (
         "training ended before it could be killed"
     )
+
+
+STAGE_ENV = {"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}
+
+
+def start_training(directory):
+    """`python -m stages.train small` in `directory`, in the background."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "stages.train", "small"],
+        cwd=directory,
+        env=STAGE_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def kill_after_epochs_and_rerun(directory, epochs):
+    """Train in a subprocess, kill -9 it once `epochs` epochs are checkpointed, rerun the stage;
+    returns the epoch the rerun resumed after."""
+    process = start_training(directory)
+    kill_once_checkpointed([process], directory, epochs)
+    assert not (directory / "models/small").exists()
+    resumed = run_stage(directory, "stages.train", "small")
+    return int(re.search(r"resuming small from its checkpoint after epoch (\d)", resumed.stdout).group(1))

@@ -237,7 +237,7 @@ def test_each_stem_builds_down_to_its_minimum_size_and_rejects_smaller(family, s
 
 
 def test_defaults_are_documented_and_valid():
-    assert set(FAMILIES) == {"alexnet", "vgg16", "googlenet", "resnet"}
+    assert set(FAMILIES) == {"alexnet", "vgg16", "googlenet", "resnet", "airbench"}
     for family, defaults in FAMILIES.items():
         assert set(OPTION_DOCS[family]) == set(defaults)
         assert all(OPTION_DOCS[family].values())
@@ -354,7 +354,7 @@ def test_unknown_family_lists_the_known_ones():
         validate_family_options("alexnett", {}, KEY)
 
     assert str(error.value) == (
-        f"{KEY}: unknown family 'alexnett' (did you mean 'alexnet'?); known families: alexnet, googlenet, resnet, vgg16"
+        f"{KEY}: unknown family 'alexnett' (did you mean 'alexnet'?); known families: airbench, alexnet, googlenet, resnet, vgg16"
     )
 
 

@@ -29,7 +29,9 @@ def test_fast_trains_one_step_on_tiny_data():
     training_model, model = models.build_model(FAST, CIFAR_CARD, "variants.fast", crop_flip_in_pipeline=True)
     compile_model(training_model, FAST, total_steps=2, jit_compile=False)
     before = [w.numpy().copy() for w in training_model.trainable_weights]
-    batches = epoch_batches(x, y, 4, 0, 0, 1, 10, 1, batch_augmentation(FAST["augmentation"], CIFAR_CARD))
+    batches = epoch_batches(
+        x, y, 4, 0, 0, 1, 10, 1, batch_augmentation(FAST["augmentation"], CIFAR_CARD, len(x), seed=0)
+    )
     history = training_model.fit(batches, epochs=1, steps_per_epoch=2, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     assert any(not np.allclose(a, b.numpy()) for a, b in zip(before, training_model.trainable_weights))

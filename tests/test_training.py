@@ -2,7 +2,6 @@
 
 import csv
 import json
-import re
 import signal
 import subprocess
 import sys
@@ -12,11 +11,12 @@ import keras
 import numpy as np
 
 from tests.helpers import (
-    REPO,
+    STAGE_ENV,
     checkpointed_epochs,
-    kill_once_checkpointed,
+    kill_after_epochs_and_rerun,
     run_stage,
     small_variant,
+    start_training,
     write_params,
     write_prepared,
 )
@@ -111,30 +111,6 @@ def test_killed_training_resumes_and_matches_uninterrupted_run(tmp_path):
     assert read(interrupted, "models/small/training.json")["epochs_run"] == 5
     with open(interrupted / "dvclive/small/plots/metrics/eval/accuracy.tsv", newline="") as handle:
         assert [row["step"] for row in csv.DictReader(handle, delimiter="\t")] == ["0", "1", "2", "3", "4"]
-
-
-STAGE_ENV = {"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}
-
-
-def start_training(directory):
-    """`python -m stages.train small` in `directory`, in the background."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "stages.train", "small"],
-        cwd=directory,
-        env=STAGE_ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def kill_after_epochs_and_rerun(directory, epochs):
-    """Train in a subprocess, kill -9 it once `epochs` epochs are checkpointed, rerun the stage;
-    returns the epoch the rerun resumed after."""
-    process = start_training(directory)
-    kill_once_checkpointed([process], directory, epochs)
-    assert not (directory / "models/small").exists()
-    resumed = run_stage(directory, "stages.train", "small")
-    return int(re.search(r"resuming small from its checkpoint after epoch (\d)", resumed.stdout).group(1))
 
 
 def test_dvclive_shows_each_epoch_while_training_runs(tmp_path):

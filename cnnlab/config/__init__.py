@@ -80,6 +80,8 @@ OPTIMIZER = {
     "weight_decay": Field(optional(number(0)), None, "decoupled weight decay (adamw, sgd, adam)"),
     "schedule": Field(choice("constant", "onecycle", "cosine"), "constant"),
     "warmup_fraction": Field(number(0, 1, high_open=True), 0.2, "onecycle/cosine: share of steps warming up"),
+    "warmup_from": Field(number(0, 1), 0.0, "onecycle: learning rate at step 0, as a fraction of the peak"),
+    "decay_to": Field(number(0, 1), 0.0, "onecycle: learning rate at the last step, as a fraction of the peak"),
 }
 
 EARLY_STOPPING = {
@@ -90,12 +92,23 @@ EARLY_STOPPING = {
 }
 
 AUGMENTATION = {
-    "horizontal_flip": Field(boolean, False),
+    "horizontal_flip": Field(
+        choice(False, True, "alternating"),
+        False,
+        "true: each image mirrored at random | alternating: each image mirrored every other epoch",
+    ),
     "rotation": Field(number(0, 180), 0, "degrees, random in [-rotation, rotation]"),
     "width_shift": Field(number(0, 1, high_open=True), 0.0, "fraction of the width"),
     "height_shift": Field(number(0, 1, high_open=True), 0.0, "fraction of the height"),
     "zoom": Field(number(0, 1, high_open=True), 0.0, "fraction, random zoom in or out"),
     "crop_padding": Field(number(0, integer=True), 0, "pixels of zero padding before a random crop"),
+}
+
+LOOKAHEAD = {
+    "start_epoch": Field(number(0, integer=True), 3, "first epoch (0-based) that averages"),
+    "every": Field(number(1, integer=True), 5, "steps between two updates of the average"),
+    "decay": Field(number(0, 1, low_open=True, high_open=True), 0.95, "per-step decay of the average"),
+    "decay_power": Field(number(0), 3.0, "the decay is scaled by (step / total steps) ** decay_power"),
 }
 
 
@@ -112,7 +125,13 @@ VARIANT = {
     "early_stopping": Field(optional_section(EARLY_STOPPING), None),
     "label_smoothing": Field(number(0, 1, high_open=True), 0.0),
     "augmentation": Field(section(AUGMENTATION), {}),
-    "tta": Field(boolean, False, "test-time augmentation at evaluation: average with the flipped image"),
+    "lookahead": Field(optional_section(LOOKAHEAD), None, "an exponential moving average of the weights"),
+    "tta": Field(
+        choice(False, True, "flip", "flip_shift"),
+        False,
+        "test-time augmentation at evaluation: true/flip averages with the mirrored image; flip_shift "
+        "adds both 1-pixel diagonal shifts of each (6 views)",
+    ),
 }
 
 
@@ -196,6 +215,8 @@ def validate_params(raw, source="params.yaml"):
                 f"{name}: unknown section in {source}{did_you_mean(name, SCHEMA)}; known: {', '.join(SCHEMA)}"
             )
     params = {name: _check_top(field, raw, name) for name, field in SCHEMA.items()}
+    if params["train"]["distribute"] == "multi_worker":
+        _check_multi_worker(params["variants"])
     for name in params["descriptions"]:
         if name not in params["variants"]:
             raise ConfigError(
@@ -203,6 +224,23 @@ def validate_params(raw, source="params.yaml"):
                 f"known: {', '.join(params['variants'])}"
             )
     return params
+
+
+def _check_multi_worker(variants):
+    """multi_worker training runs its own loop (cnnlab.multi_worker): no per-step callbacks, and
+    the training step keeps the trainable set it was traced with."""
+    for name, variant in variants.items():
+        if variant["lookahead"]:
+            raise ConfigError(
+                f"variants.{name}.lookahead: not supported with train.distribute: multi_worker "
+                "(it averages between steps); remove it or use distribute: mirrored"
+            )
+        freeze = variant["options"].get("whiten_bias_epochs") if variant["family"] == "airbench" else None
+        if freeze and freeze < variant["epochs"]:
+            raise ConfigError(
+                f"variants.{name}.options.whiten_bias_epochs: freezing mid-run is not supported with "
+                "train.distribute: multi_worker; set it to 0 (frozen throughout) or use distribute: mirrored"
+            )
 
 
 def load_params(path="params.yaml"):

@@ -133,9 +133,31 @@ def _check_resnet(options, key):
         )
 
 
-OPTIONS = {"alexnet": ALEXNET, "vgg16": VGG16, "googlenet": GOOGLENET, "resnet": RESNET}
+# --- airbench (cnnlab/models/family_airbench.py) ---
+
+AIRBENCH = {
+    "widths": Field(positive_int_or_list, [64, 256, 256], "filters of each conv group (one 2x2 max pool per group)"),
+    "whiten_kernel": Field(number(1, 5, integer=True), 2, "side of the frozen patch-whitening first conv"),
+    "whiten_bias_epochs": Field(
+        number(0, integer=True), 3, "epochs the whitening conv's bias trains before it freezes"
+    ),
+    "activation": Field(
+        choice("gelu", "gelu_tanh", "relu"), "gelu", "activation after every conv (gelu_tanh: faster on CPUs)"
+    ),
+    "batchnorm_momentum": Field(number(0, 1, high_open=True), 0.6, "BatchNorm running-statistics momentum"),
+    "bias_lr_scale": Field(number(0, low_open=True), 64.0, "how much faster the BatchNorm biases learn"),
+    "output_scale": Field(number(0, low_open=True), 1 / 9, "factor on the logits before the softmax"),
+}
+
+
+def _check_airbench(options, key):
+    if isinstance(options["widths"], int):
+        options["widths"] = [options["widths"]]
+
+
+OPTIONS = {"alexnet": ALEXNET, "vgg16": VGG16, "googlenet": GOOGLENET, "resnet": RESNET, "airbench": AIRBENCH}
 """family -> its options schema."""
-CHECKS = {"vgg16": _check_vgg16, "resnet": _check_resnet}
+CHECKS = {"vgg16": _check_vgg16, "resnet": _check_resnet, "airbench": _check_airbench}
 
 FAMILIES = {name: {option: field.default for option, field in schema.items()} for name, schema in OPTIONS.items()}
 """family -> {option: default}; OPTION_DOCS has the same shape with one line per option."""

@@ -84,6 +84,25 @@ def build_model(variant, card, key, seed=0, crop_flip_in_pipeline=False):
     return training_model, inference_model
 
 
+def initialize_from_data(model, variant, card, images, seed):
+    """Set the weights a family derives from the training images (raw pixels, normalized here as
+    the model normalizes them); nothing for layer lists and the families without such weights."""
+    if variant["family"] == "layers":
+        return
+    layer = normalization_layer(card)
+
+    def normalize(batch):
+        return keras.ops.convert_to_numpy(layer(batch.astype("float32")))
+
+    families.initialize_from_data(variant["family"], variant["options"], model, images, normalize, seed)
+
+
+def training_callbacks(variant):
+    if variant["family"] == "layers":
+        return []
+    return families.training_callbacks(variant["family"], variant["options"])
+
+
 def loss_weights(variant, num_outputs):
     if num_outputs == 1:
         return None

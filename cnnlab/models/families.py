@@ -1,4 +1,4 @@
-"""Named CNN families (alexnet, vgg16, googlenet, resnet), adapted to the image size and
+"""Named CNN families (alexnet, vgg16, googlenet, resnet, airbench), adapted to the image size and
 class count. Their options are checked up front by cnnlab.config.families:
 
     outputs = build_family("googlenet", checked_options, normalized_inputs, num_classes)
@@ -7,13 +7,14 @@ class count. Their options are checked up front by cnnlab.config.families:
 Each family lives in its own module (family_<name>.py) with LOSS_WEIGHTS and build().
 """
 
-from cnnlab.models import family_alexnet, family_googlenet, family_resnet, family_vgg16
+from cnnlab.models import family_airbench, family_alexnet, family_googlenet, family_resnet, family_vgg16
 
 _MODULES = {
     "alexnet": family_alexnet,
     "vgg16": family_vgg16,
     "googlenet": family_googlenet,
     "resnet": family_resnet,
+    "airbench": family_airbench,
 }
 
 AUX_LOSS_WEIGHTS = {name: module.LOSS_WEIGHTS for name, module in _MODULES.items()}
@@ -38,3 +39,18 @@ def build_family(family, options, inputs, num_classes, key="options"):
     raises a ConfigError naming data.image_size.
     """
     return _MODULES[family].build(options, inputs, num_classes, key)
+
+
+def initialize_from_data(family, options, model, images, normalize, seed):
+    """Data-derived initialisation before the first epoch (airbench's whitening conv), for the
+    families that have one; `images` are the raw training split, `normalize` maps a batch of
+    them to what the model's layers see."""
+    initialize = getattr(_MODULES[family], "initialize_from_data", None)
+    if initialize is not None:
+        initialize(model, images, normalize, seed)
+
+
+def training_callbacks(family, options):
+    """Keras callbacks a family needs while training (airbench freezes its whitening bias)."""
+    module = _MODULES[family]
+    return module.callbacks(options) if hasattr(module, "callbacks") else []
