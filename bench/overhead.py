@@ -67,7 +67,7 @@ def bare_images_per_second(name, variant, train_params, x, y, val, card):
     from cnnlab.training import compile_model, configure_tensorflow
 
     configure_tensorflow(
-        train_params["seed"], train_params["deterministic"], train_params["threads"], mixed_precision=False
+        train_params["seed"], train_params["deterministic"], train_params["threads"], mixed_precision=None
     )
     model, _ = models.build_model(variant, card, f"variants.{name}", seed=train_params["seed"])
     compile_model(model, variant, math.ceil(len(x) / variant["batch_size"]) * variant["epochs"], jit_compile=False)

@@ -34,7 +34,7 @@ def configure_tensorflow(seed, deterministic, threads, mixed_precision):
         tf.config.experimental.enable_op_determinism()
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
-    keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
+    keras.mixed_precision.set_global_policy(hardware.POLICIES[mixed_precision or None])
 
 
 def learning_rate_schedule(optimizer, total_steps):

@@ -47,6 +47,9 @@ def test_airbench94_preset_is_the_published_network():
     assert model.count_params() == 1_973_944
     assert model.get_layer("whiten").kernel.shape == (2, 2, 3, 24) and not model.get_layer("whiten").trainable
     assert [model.get_layer(f"group{g}_conv2").filters for g in (1, 2, 3)] == [64, 256, 256]
+    # airbench's floor pooling: 31 -> 15 -> 7 -> 3 px maps, ~0.24 GFLOP forward per image
+    assert [model.get_layer(f"group{g}_pool").output.shape[1] for g in (1, 2, 3)] == [15, 7, 3]
+    assert models.count_flops(model) == 236_294_720
     assert model.output_shape == (None, 10)
 
 

@@ -354,7 +354,8 @@ def test_unknown_family_lists_the_known_ones():
         validate_family_options("alexnett", {}, KEY)
 
     assert str(error.value) == (
-        f"{KEY}: unknown family 'alexnett' (did you mean 'alexnet'?); known families: airbench, alexnet, googlenet, resnet, vgg16"
+        f"{KEY}: unknown family 'alexnett' (did you mean 'alexnet'?); "
+        "known families: airbench, alexnet, googlenet, resnet, vgg16"
     )
 
 

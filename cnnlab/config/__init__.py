@@ -57,7 +57,10 @@ TRAIN = {
         "XLA compilation of the training step; auto = on CUDA GPUs only (cnnlab.hardware)",
     ),
     "mixed_precision": Field(
-        choice("auto", True, False), "auto", "float16 compute; auto = on GPUs with tensor cores only (slower on CPU)"
+        choice("auto", False, "float16", "bfloat16", True),
+        "auto",
+        "16-bit compute: auto = float16 on GPUs with tensor cores, bfloat16 on CPUs with native bfloat16 "
+        "(AVX512-BF16/AMX), else off; true = float16",
     ),
     "threads": Field(optional(number(1, integer=True)), None, "TensorFlow intra-op threads; null = all cores"),
     "distribute": Field(

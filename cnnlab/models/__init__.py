@@ -12,12 +12,12 @@ from cnnlab.models import families
 from cnnlab.models.layers import build_layers
 
 
-def normalization_layer(card):
+def normalization_layer(card, dtype=None):
     """Scale to [0, 1], or standardize with the training split's per-channel mean/std."""
     if card["normalization"] == "standardize":
         variance = [s * s for s in card["std"]]
-        return keras.layers.Normalization(mean=card["mean"], variance=variance, name="standardize")
-    return keras.layers.Rescaling(1.0 / 255, name="scale")
+        return keras.layers.Normalization(mean=card["mean"], variance=variance, dtype=dtype, name="standardize")
+    return keras.layers.Rescaling(1.0 / 255, dtype=dtype, name="scale")
 
 
 def augmentation_layers(augmentation, image_size, seed, crop_flip_in_pipeline=False):
@@ -89,7 +89,7 @@ def initialize_from_data(model, variant, card, images, seed):
     the model normalizes them); nothing for layer lists and the families without such weights."""
     if variant["family"] == "layers":
         return
-    layer = normalization_layer(card)
+    layer = normalization_layer(card, dtype="float32")  # full precision under mixed precision too
 
     def normalize(batch):
         return keras.ops.convert_to_numpy(layer(batch.astype("float32")))

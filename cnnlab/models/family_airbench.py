@@ -15,6 +15,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from cnnlab.models.family_common import OUTPUT_DTYPE
 from cnnlab.saved_layers import ScaledBias, gelu_tanh
 
 LOSS_WEIGHTS = [1.0]
@@ -38,7 +39,8 @@ def build(options, inputs, num_classes, key):
     x = _activation(options["activation"], "whiten_act")(x)
     for group, width in enumerate(options["widths"], start=1):
         x = _conv(x, width, f"group{group}_conv1")
-        x = layers.MaxPooling2D(2, padding="same", name=f"group{group}_pool")(x)
+        # floor pooling, as airbench's: 31 -> 15 -> 7 -> 3 px ("same" padding's 16-8-4 cost 23 % more)
+        x = layers.MaxPooling2D(2, name=f"group{group}_pool")(x)
         x = _batchnorm_activation(x, options, f"group{group}_1")
         x = _conv(x, width, f"group{group}_conv2")
         x = _batchnorm_activation(x, options, f"group{group}_2")
@@ -49,7 +51,7 @@ def build(options, inputs, num_classes, key):
     )
     # logits scaled down (1/9 in airbench, tuned there): a softer softmax while the weights are young
     x = layers.Rescaling(options["output_scale"], name="logits")(head(x))
-    return [layers.Activation("softmax", name="predictions")(x)]
+    return [layers.Activation("softmax", dtype=OUTPUT_DTYPE, name="predictions")(x)]
 
 
 def _conv(x, filters, name):

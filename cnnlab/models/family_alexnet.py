@@ -10,7 +10,7 @@ The three pools stay: without the stride-4 conv, 32 px already ends at 3x3 after
 
 from keras import layers
 
-from cnnlab.models.family_common import BN_MOMENTUM, require_min_size, resolve_stem, scaled
+from cnnlab.models.family_common import BN_MOMENTUM, OUTPUT_DTYPE, require_min_size, resolve_stem, scaled
 
 LOSS_WEIGHTS = [1.0]
 
@@ -40,7 +40,7 @@ def build(options, inputs, num_classes, key):
     for name in ("fc6", "fc7"):
         x = layers.Dense(options["dense_units"], activation="relu", name=name)(x)
         x = layers.Dropout(0.5, name=f"{name}_dropout")(x)
-    return [layers.Dense(num_classes, activation="softmax", name="predictions")(x)]
+    return [layers.Dense(num_classes, activation="softmax", dtype=OUTPUT_DTYPE, name="predictions")(x)]
 
 
 def _conv_relu_bn(x, name, filters, kernel, strides, padding):

@@ -15,6 +15,10 @@ CLASSIC_STEM_FROM = 128
 # digits after 6 epochs of 20 steps (0.9: 95-99 %). Long runs are unaffected either way.
 BN_MOMENTUM = 0.9
 
+# Under mixed precision (train.mixed_precision) the layers compute in float16/bfloat16, but the
+# output layer stays float32: softmax probabilities and the loss need the full precision.
+OUTPUT_DTYPE = "float32"
+
 
 def image_size(inputs):
     height, width = inputs.shape[1], inputs.shape[2]

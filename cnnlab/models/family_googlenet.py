@@ -11,7 +11,7 @@ image size so that inception 3a sees a 16-63 px map:
 
 from keras import layers
 
-from cnnlab.models.family_common import require_min_size, resolve_stem, scaled
+from cnnlab.models.family_common import OUTPUT_DTYPE, require_min_size, resolve_stem, scaled
 
 LOSS_WEIGHTS = [1.0, 0.3, 0.3]
 
@@ -51,7 +51,7 @@ def build(options, inputs, num_classes, key):
     x = _inception(x, "5b", width)
     x = layers.GlobalAveragePooling2D(name="pool5_gap")(x)
     x = layers.Dropout(0.4, name="pool5_dropout")(x)
-    main = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    main = layers.Dense(num_classes, activation="softmax", dtype=OUTPUT_DTYPE, name="predictions")(x)
     return [main, aux1, aux2]
 
 
@@ -86,7 +86,7 @@ def _aux_head(x, name, num_classes, width):
     x = layers.Flatten(name=f"{name}_flatten")(x)
     x = layers.Dense(scaled(1024, width), activation="relu", name=f"{name}_dense")(x)
     x = layers.Dropout(0.7, name=f"{name}_dropout")(x)
-    return layers.Dense(num_classes, activation="softmax", name=f"{name}_predictions")(x)
+    return layers.Dense(num_classes, activation="softmax", dtype=OUTPUT_DTYPE, name=f"{name}_predictions")(x)
 
 
 def _conv(x, filters, kernel, name, strides=1):

@@ -11,7 +11,7 @@ ImageNet 7x7/2 conv + 3x3/2 max pool; auto picks by image size.
 
 from keras import layers
 
-from cnnlab.models.family_common import BN_MOMENTUM, resolve_stem
+from cnnlab.models.family_common import BN_MOMENTUM, OUTPUT_DTYPE, resolve_stem
 
 LOSS_WEIGHTS = [1.0]
 
@@ -29,7 +29,7 @@ def build(options, inputs, num_classes, key):
             downsample = options["downsample"] if stage > 0 and block == 0 else None
             x = _residual_block(x, filters, f"stage{stage + 1}_block{block + 1}", downsample)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
-    return [layers.Dense(num_classes, activation="softmax", name="predictions")(x)]
+    return [layers.Dense(num_classes, activation="softmax", dtype=OUTPUT_DTYPE, name="predictions")(x)]
 
 
 def _stem(x, stem, filters):

@@ -16,7 +16,7 @@ import keras
 from keras import layers
 
 from cnnlab.errors import ConfigError
-from cnnlab.models.family_common import BN_MOMENTUM, channels, image_size, require_min_size, scaled
+from cnnlab.models.family_common import BN_MOMENTUM, OUTPUT_DTYPE, channels, image_size, require_min_size, scaled
 
 LOSS_WEIGHTS = [1.0]
 
@@ -47,7 +47,7 @@ def _hand_built(options, inputs, num_classes):
     for name in ("fc1", "fc2"):
         x = layers.Dense(units, activation="relu", name=name)(x)
         x = layers.Dropout(0.5, name=f"{name}_dropout")(x)
-    return layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return layers.Dense(num_classes, activation="softmax", dtype=OUTPUT_DTYPE, name="predictions")(x)
 
 
 def _conv(x, filters, name, batchnorm):
@@ -78,7 +78,7 @@ def _imagenet_transfer(options, inputs, num_classes, key):
     units = 512 if options["dense_units"] == "auto" else options["dense_units"]
     x = layers.Dense(units, activation="relu", name="fc1")(x)
     x = layers.Dropout(0.5, name="fc1_dropout")(x)
-    return layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return layers.Dense(num_classes, activation="softmax", dtype=OUTPUT_DTYPE, name="predictions")(x)
 
 
 def _imagenet_base(size, key):

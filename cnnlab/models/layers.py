@@ -11,9 +11,10 @@
 import keras
 
 from cnnlab.errors import ConfigError
+from cnnlab.models.family_common import OUTPUT_DTYPE
 
 
-def make_layer(spec, num_classes, name):
+def make_layer(spec, num_classes, name, dtype=None):
     kind = spec["type"]
     if kind == "conv":
         return keras.layers.Conv2D(
@@ -39,7 +40,7 @@ def make_layer(spec, num_classes, name):
     if kind == "gap":
         return keras.layers.GlobalAveragePooling2D(name=name)
     units = num_classes if spec["units"] == "classes" else spec["units"]
-    return keras.layers.Dense(units, activation=spec["activation"], name=name)
+    return keras.layers.Dense(units, activation=spec["activation"], dtype=dtype, name=name)
 
 
 def build_layers(specs, inputs, num_classes, key):
@@ -56,7 +57,8 @@ def build_layers(specs, inputs, num_classes, key):
                 f"outputs {tuple(x.shape[1:])}; move it before flatten/gap/dense"
             )
         try:
-            x = make_layer(spec, num_classes, name)(x)
+            last = index == len(specs) - 1
+            x = make_layer(spec, num_classes, name, OUTPUT_DTYPE if last else None)(x)
         except ValueError as error:
             raise ConfigError(
                 f"{layer_key}: {spec['type']} does not fit its input {tuple(x.shape[1:])}: {str(error).splitlines()[0]}"
