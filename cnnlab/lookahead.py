@@ -13,7 +13,7 @@ class Lookahead(keras.callbacks.Callback):
     So the weights a checkpoint saves, validation sees and `evaluate` scores are the averaged
     ones, and at every epoch boundary the average equals the weights: a run resumed from an
     epoch's checkpoint restarts the average from them, exactly as the uninterrupted run goes on.
-    Every float variable is averaged, BatchNorm's running statistics included. The step is the
+    The trainable weights and BatchNorm's running statistics are averaged. The step is the
     optimizer's, saved in the checkpoint.
     """
 

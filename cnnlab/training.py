@@ -92,9 +92,12 @@ def batch_augmentation(augmentation, card, train_images, seed):
 
     Measured a little cheaper here than as Keras layers in the model (it overlaps the training
     step; bench/overhead.py). Pixels shifted in take the value that normalizes to 0, as the
-    in-model RandomTranslation fills: black for `scale`, the mean for `standardize`.
+    in-model RandomTranslation fills (black for `scale`, the mean for `standardize`), or with
+    crop_fill: reflect the mirrored border. With horizontal_flip: alternating the flips depend
+    on each image's index in the `train_images` of the split.
     """
     pad, flip = augmentation["crop_padding"], augmentation["horizontal_flip"]
+    reflect = augmentation["crop_fill"] == "reflect"
     if not (pad or flip):
         return None
     standardize = card["normalization"] == "standardize"
@@ -109,12 +112,15 @@ def batch_augmentation(augmentation, card, train_images, seed):
         if pad:
             shift = tf.random.stateless_uniform([count, 2], seed, -pad, pad + 1, tf.int32)
             rows, cols = tf.range(height) + shift[:, :1], tf.range(width) + shift[:, 1:]
+            if reflect:  # mirror the image at its border (airbench's translate): no artificial edge
+                rows, cols = _reflect(rows, height), _reflect(cols, width)
             batch = tf.gather(batch, tf.clip_by_value(rows, 0, height - 1), axis=1, batch_dims=1)
             batch = tf.gather(batch, tf.clip_by_value(cols, 0, width - 1), axis=2, batch_dims=1)
-            inside = ((rows >= 0) & (rows < height))[:, :, None, None] & ((cols >= 0) & (cols < width))[
-                :, None, :, None
-            ]
-            batch = tf.where(inside, batch, fill)
+            if not reflect:
+                inside = ((rows >= 0) & (rows < height))[:, :, None, None] & ((cols >= 0) & (cols < width))[
+                    :, None, :, None
+                ]
+                batch = tf.where(inside, batch, fill)
         if flip == "alternating":
             mirror = tf.gather(mirrored_in_even_epochs, indices) != tf.cast(epoch % 2, tf.int32)
             batch = tf.where(mirror[:, None, None, None], tf.reverse(batch, [2]), batch)
@@ -124,6 +130,12 @@ def batch_augmentation(augmentation, card, train_images, seed):
         return batch
 
     return augment
+
+
+def _reflect(index, size):
+    """Indices outside 0..size-1 mirrored back inside, the border pixel not repeated."""
+    index = tf.abs(index)
+    return (size - 1) - tf.abs((size - 1) - index)
 
 
 def epoch_batches(x, y, batch_size, seed, first_epoch, epochs, depth, num_outputs, augment=None):

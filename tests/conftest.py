@@ -1,6 +1,7 @@
 """Fixtures shared by all tests: the real datasets in ../shared/datasets (never downloaded)."""
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,12 @@ def cifar_jpg_archive(shared_datasets):
     if not path.is_file():
         pytest.skip(f"{path} not found")
     return path
+
+
+@pytest.fixture(autouse=True)
+def float32_policy_after_each_test():
+    """Training in the test process sets Keras's global precision policy (bfloat16 on CPUs with
+    native bfloat16); models built by the next test must not inherit it."""
+    yield
+    if "keras" in sys.modules:
+        sys.modules["keras"].mixed_precision.set_global_policy("float32")

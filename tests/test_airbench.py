@@ -6,6 +6,7 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from cnnlab import models
 from cnnlab.config import load_params, validate_params, validate_variant
@@ -159,7 +160,10 @@ def test_alternating_flip_mirrors_each_image_in_every_other_epoch():
     images[..., 0] = np.arange(8, dtype=np.uint8)[None, None, :]  # columns 0..7: a mirror starts with 7
     images[..., 1] = np.arange(40, dtype=np.uint8)[:, None, None]  # the image's index
     augment = batch_augmentation(
-        {"crop_padding": 0, "horizontal_flip": "alternating"}, CIFAR_CARD | {"shape": [8, 8, 3]}, 40, seed=3
+        {"crop_padding": 0, "crop_fill": "constant", "horizontal_flip": "alternating"},
+        CIFAR_CARD | {"shape": [8, 8, 3]},
+        40,
+        seed=3,
     )
     mirrored = np.zeros((3, 40), dtype=bool)
     for epoch in range(3):
@@ -168,6 +172,18 @@ def test_alternating_flip_mirrors_each_image_in_every_other_epoch():
             mirrored[epoch, batch[:, 0, 0, 1].astype(int)] = batch[:, 0, 0, 0] == 7
     assert 10 <= mirrored[0].sum() <= 30  # a random half...
     assert (mirrored[1] == ~mirrored[0]).all() and (mirrored[2] == mirrored[0]).all()  # ...then the other half
+
+
+@pytest.mark.parametrize("fill, expected_border", [("reflect", [3, 2]), ("constant", [0, 0])])
+def test_shifted_images_fill_the_border_by_reflection_or_constant(fill, expected_border):
+    images = np.tile(np.arange(1, 9, dtype=np.uint8)[None, None, :, None], (64, 8, 1, 3))  # columns 1..8
+    augment = batch_augmentation(
+        {"crop_padding": 2, "crop_fill": fill, "horizontal_flip": False}, CIFAR_CARD | {"shape": [8, 8, 3]}, 64, 0
+    )
+    shifted = augment(tf.constant(images), tf.constant([1, 2]), tf.range(64), tf.constant(0)).numpy()[:, 0, :, 0]
+    right_by_two = shifted[shifted[:, 2] == 1]  # moved 2 px right: columns 1..6 at 2..7
+    assert len(right_by_two) > 0
+    assert right_by_two[0, :2].tolist() == expected_border and right_by_two[0, 2:].tolist() == [1, 2, 3, 4, 5, 6]
 
 
 def test_one_cycle_floors_follow_warmup_from_and_decay_to():

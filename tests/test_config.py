@@ -51,6 +51,7 @@ def test_shipped_params_validate_with_defaults_filled():
         "height_shift": 0.1,
         "zoom": 0.0,
         "crop_padding": 0,
+        "crop_fill": "constant",
     }
     assert exp4["optimizer"]["schedule"] == "constant"
     assert exp4["early_stopping"] is None

@@ -50,14 +50,14 @@ DATA = {
 TRAIN = {
     "max_epochs": Field(optional(number(1, integer=True)), None, "caps every variant's epochs for a quick look"),
     "seed": Field(number(0, integer=True), 42),
-    "deterministic": Field(boolean, True, "TensorFlow op determinism: identical metrics on CPU"),
+    "deterministic": Field(boolean, True, "TensorFlow op determinism: identical metrics on CPU in float32"),
     "jit_compile": Field(
         choice("auto", True, False),
         "auto",
         "XLA compilation of the training step; auto = on CUDA GPUs only (cnnlab.hardware)",
     ),
     "mixed_precision": Field(
-        choice("auto", False, "float16", "bfloat16", True),
+        choice("auto", True, False, "float16", "bfloat16"),
         "auto",
         "16-bit compute: auto = float16 on GPUs with tensor cores, bfloat16 on CPUs with native bfloat16 "
         "(AVX512-BF16/AMX), else off; true = float16",
@@ -104,7 +104,12 @@ AUGMENTATION = {
     "width_shift": Field(number(0, 1, high_open=True), 0.0, "fraction of the width"),
     "height_shift": Field(number(0, 1, high_open=True), 0.0, "fraction of the height"),
     "zoom": Field(number(0, 1, high_open=True), 0.0, "fraction, random zoom in or out"),
-    "crop_padding": Field(number(0, integer=True), 0, "pixels of zero padding before a random crop"),
+    "crop_padding": Field(number(0, integer=True), 0, "random shift by up to this many pixels (pad-and-crop)"),
+    "crop_fill": Field(
+        choice("constant", "reflect"),
+        "constant",
+        "what a shift moves in: constant (black, or the mean with standardize) | reflect (the mirrored border)",
+    ),
 }
 
 LOOKAHEAD = {

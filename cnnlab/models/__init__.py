@@ -35,7 +35,12 @@ def augmentation_layers(augmentation, image_size, seed, crop_flip_in_pipeline=Fa
         pad = augmentation["crop_padding"]
         steps.append(
             keras.layers.RandomTranslation(
-                pad / height, pad / width, fill_mode="constant", interpolation="nearest", seed=seed, name="random_crop"
+                pad / height,
+                pad / width,
+                fill_mode=augmentation["crop_fill"],
+                interpolation="nearest",
+                seed=seed,
+                name="random_crop",
             )
         )
     if augmentation["horizontal_flip"] and not crop_flip_in_pipeline:
