@@ -1,8 +1,9 @@
 """What `auto` means for train.mixed_precision and train.jit_compile: on by default only where
 they make training faster. float16 runs on GPUs with tensor cores; on CPUs it has no fast
 kernels, but bfloat16 does where the CPU multiplies it natively (AVX512-BF16 or AMX, read from
-/proc/cpuinfo): on the reference machine's 2 cores airbench94's network trained 1.5x faster and
-the small CNNs ~1.1x. XLA's CPU code was no faster than oneDNN's, so it stays off without a GPU.
+/proc/cpuinfo): on the reference machine's 2 cores a training step of airbench94's network ran
+1.4-1.5x faster and of the small CNNs ~1.1x. XLA's CPU code was no faster than oneDNN's, so it
+stays off without a GPU.
 
 A GPU is described by its CUDA compute capability, (major, minor), or None when it reports
 none (Apple's Metal plugin).
