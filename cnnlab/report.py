@@ -1,7 +1,8 @@
 """The comparison report a person reads to choose a model: report/index.html and report/README.md.
 
 One table of every variant in params.yaml (best test accuracy first; variants without
-metrics yet are listed as "not evaluated"), the accuracy vs parameters / training time
+metrics yet are listed as "not evaluated"), the seed variants' results beside what their
+original experiments reported (cnnlab.reported), the accuracy vs parameters / training time
 chart, and each evaluated variant's training curves and confusion matrix.
 
 report/ is self-contained: images are copied in and referenced by relative paths, so the
@@ -24,6 +25,7 @@ from cnnlab.errors import DataError, UserError
 from cnnlab.fileio import atomic_path
 from cnnlab.layout import REPORT_DIR, evaluate_command, plots_dir, prepared_dir
 from cnnlab.plotting import plot_comparison, save_figure
+from cnnlab.reported import DIFFERENCE_REASONS, DIFFERENCE_TO_EXPLAIN, SEED_RESULTS
 
 CHART = "comparison.png"
 VARIANT_IMAGES = {
@@ -102,6 +104,51 @@ def formatted(value, format_value):
     return MISSING if value is None else format_value(value)
 
 
+# (header, HTML cell class): numbers align right, the prose column wraps.
+REPRODUCTION_HEADERS = (
+    ("variant", None),
+    ("reported", "number"),
+    ("ours", "number"),
+    ("difference", "number"),
+    ("params", "number"),
+    ("epochs run", "number"),
+    ("train time", "number"),
+    ("why they differ", "prose"),
+)
+REPRODUCTION_TITLE = "Reproduction of the original experiments"
+REPRODUCTION_INTRO = (
+    "Reported: the test accuracy each seed experiment's write-up gives (those experiments validated "
+    "on the test set). Ours: the test split, scored once, after training that selected on the "
+    "validation split."
+)
+
+
+def reproduction_cells(rows):
+    """One row of cells per evaluated variant that has a reported figure, in SEED_RESULTS order."""
+    evaluated = {row["variant"]: row for row in rows if row["evaluated"]}
+    return [
+        reproduction_row(evaluated[variant], reported)
+        for variant, reported in SEED_RESULTS.items()
+        if variant in evaluated
+    ]
+
+
+def reproduction_row(row, reported):
+    difference = row["test_accuracy"] - reported.accuracy
+    reason = DIFFERENCE_REASONS.get(row["variant"], MISSING) if abs(difference) > DIFFERENCE_TO_EXPLAIN else ""
+    condition = f" ({reported.condition})" if reported.condition else ""
+    return [
+        row["variant"],
+        f"{100 * reported.accuracy:g}%{condition}",
+        percent(row["test_accuracy"]),
+        f"{100 * difference:+.1f} pt",
+        formatted(row.get("params"), "{:,}".format),
+        formatted(row.get("epochs_run"), "{:d}".format),
+        formatted(row.get("train_seconds"), duration),
+        reason,
+    ]
+
+
 def variant_details(row):
     """(label, text) facts shown under a variant's heading; unknown ones are left out."""
     flops = EngFormatter(unit="FLOPs", places=1)
@@ -177,13 +224,19 @@ def markdown_text(text):
     return MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=False))
 
 
-def markdown_table(rows):
-    lines = [
-        markdown_row(column.header for column in COLUMNS),
-        markdown_row("---:" if column.numeric else "---" for column in COLUMNS),
-    ]
-    lines += [markdown_row(markdown_text(cell) for cell in table_cells(row)) for row in rows]
-    return lines
+def markdown_table(headers, numeric, cell_rows):
+    lines = [markdown_row(headers), markdown_row("---:" if number else "---" for number in numeric)]
+    return lines + [markdown_row(markdown_text(cell) for cell in cells) for cells in cell_rows]
+
+
+def markdown_reproduction(rows):
+    cells = reproduction_cells(rows)
+    if not cells:
+        return []
+    headers = [header for header, _ in REPRODUCTION_HEADERS]
+    numeric = [kind == "number" for _, kind in REPRODUCTION_HEADERS]
+    intro = [f"## {REPRODUCTION_TITLE}", "", markdown_text(REPRODUCTION_INTRO), ""]
+    return intro + markdown_table(headers, numeric, cells) + [""]
 
 
 def markdown_row(cells):
@@ -198,8 +251,11 @@ def markdown_report(rows, card, images):
         "",
         f"{markdown_text(best_summary(rows))}.",
         "",
-        *markdown_table(rows),
+        *markdown_table(
+            [column.header for column in COLUMNS], [column.numeric for column in COLUMNS], map(table_cells, rows)
+        ),
         "",
+        *markdown_reproduction(rows),
         f"![test accuracy vs parameters and training time]({quote(CHART)})",
         "",
     ]
@@ -237,6 +293,7 @@ th, td { border: 1px solid #d0d7de; padding: 0.3rem 0.5rem; text-align: left; }
 td { white-space: nowrap; }
 th { background: #f6f8fa; vertical-align: bottom; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; }
+td.prose { white-space: normal; min-width: 24rem; }
 tbody tr:nth-child(even) { background: #fafbfc; }
 tr.not-evaluated { color: #8c959f; font-style: italic; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 0.15rem 1rem; }
@@ -270,6 +327,7 @@ def html_report(rows, card, images):
 <div class="table-wrap">
 {html_table(rows)}
 </div>
+{html_reproduction(rows)}
 <h2>Test accuracy vs parameters and training time</h2>
 <img src="{text(quote(CHART))}" alt="test accuracy vs parameters and training time">
 {sections}
@@ -284,13 +342,32 @@ def html_table(rows):
     return f"<table>\n<thead><tr>{header}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
 
 
+def html_reproduction(rows):
+    cell_rows = reproduction_cells(rows)
+    if not cell_rows:
+        return ""
+    header = "".join(f"<th>{text(name)}</th>" for name, _ in REPRODUCTION_HEADERS)
+    body = "\n".join(
+        "<tr>" + "".join(html_cell(text(cell), kind) for cell, (_, kind) in zip(cells, REPRODUCTION_HEADERS)) + "</tr>"
+        for cells in cell_rows
+    )
+    table = f"<table>\n<thead><tr>{header}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+    heading = f"<h2>{text(REPRODUCTION_TITLE)}</h2>\n<p>{text(REPRODUCTION_INTRO)}</p>"
+    return f'{heading}\n<div class="table-wrap">\n{table}\n</div>'
+
+
+def html_cell(content, css_class):
+    """A table cell of already escaped `content`."""
+    return f'<td class="{css_class}">{content}</td>' if css_class else f"<td>{content}</td>"
+
+
 def html_table_row(row):
     cells = []
     for column, cell in zip(COLUMNS, table_cells(row)):
         content = text(cell)
         if column.key == "variant" and row["evaluated"]:
             content = f'<a href="#{text(variant_anchor(row["variant"]))}">{content}</a>'
-        cells.append(f'<td class="number">{content}</td>' if column.numeric else f"<td>{content}</td>")
+        cells.append(html_cell(content, "number" if column.numeric else None))
     row_class = "" if row["evaluated"] else ' class="not-evaluated"'
     return f"<tr{row_class}>{''.join(cells)}</tr>"
 

@@ -11,21 +11,17 @@ covers says so.
 
 import argparse
 import sys
+from pathlib import Path
 
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cnnlab.reported import GRID_BATCHES_EPOCHS as BATCHES_EPOCHS  # noqa: E402
+from cnnlab.reported import GRID_LEARNING_RATES as LEARNING_RATES  # noqa: E402
+from cnnlab.reported import SEED001_GRID as ORIGINAL  # noqa: E402
+
 VARIANT = "seed001_exp1"
-LEARNING_RATES = (0.01, 0.001, 0.0001)
-BATCHES_EPOCHS = [(batch, epochs) for batch in (32, 64, 128) for epochs in (5, 10, 15)]
-# test-set accuracy (%) as seed 001's report gives it, by (learning rate, batch, epochs)
-ORIGINAL = dict(
-    zip(
-        [(lr, batch, epochs) for lr in LEARNING_RATES for batch, epochs in BATCHES_EPOCHS],
-        [10, 10, 35.75, 36.51, 38.56, 46.85, 49.63, 54.24, 39.3]
-        + [60.68, 60.76, 62.08, 59.24, 62.72, 64.01, 60.27, 64.03, 62.23]
-        + [55.73, 60.44, 62.57, 54.87, 58.24, 61, 50.31, 57.53, 60.01],
-    )
-)
 KEYS = {
     "learning_rate": f"variants.{VARIANT}.optimizer.learning_rate",
     "batch": f"variants.{VARIANT}.batch_size",

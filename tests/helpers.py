@@ -15,6 +15,13 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
+def committed(path):
+    """The file as the last commit has it (the workspace copy outside a git checkout): tests of
+    the committed results hold whatever a user's later runs leave in the workspace."""
+    shown = subprocess.run(["git", "show", f"HEAD:{path}"], cwd=REPO, capture_output=True, text=True)
+    return shown.stdout if shown.returncode == 0 else (REPO / path).read_text(encoding="utf-8")
+
+
 def write_prepared(directory, shape=(16, 16, 3), num_classes=4, counts=(240, 48, 80), seed=0):
     """A learnable synthetic dataset: each class brightens its own quadrant."""
     directory = Path(directory)

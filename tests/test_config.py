@@ -1,22 +1,15 @@
 """params.yaml schema: defaults, and one-line errors that name the key."""
 
 import copy
-import subprocess
 
 import pytest
 import yaml
 
 from cnnlab.config import load_params, validate_params
 from cnnlab.errors import ConfigError
-from tests.helpers import REPO
+from tests.helpers import committed
 
 SHIPPED = yaml.safe_load(open("params.yaml", encoding="utf-8"))
-
-
-def committed(path):
-    """The file as the last commit has it (the workspace copy outside a git checkout)."""
-    shown = subprocess.run(["git", "show", f"HEAD:{path}"], cwd=REPO, capture_output=True, text=True)
-    return shown.stdout if shown.returncode == 0 else (REPO / path).read_text(encoding="utf-8")
 
 
 def params_with(path, value):

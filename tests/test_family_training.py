@@ -5,17 +5,18 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from cnnlab import models
-from cnnlab.config import load_params
+from cnnlab.config import validate_params
 from cnnlab.data.preparation import prepare
 from cnnlab.evaluation import evaluate_variant
 from cnnlab.training import train_variant
-from tests.helpers import REPO
+from tests.helpers import committed
 
 FAMILY_VARIANTS = ("alexnet", "vgg16", "googlenet", "resnet")
-PARAMS = load_params(REPO / "params.yaml")
+PARAMS = validate_params(yaml.safe_load(committed("params.yaml")))
 
 
 def data_params(**overrides):

@@ -12,7 +12,7 @@ import time
 import pytest
 import yaml
 
-from tests.helpers import REPO, small_variant
+from tests.helpers import REPO, committed, small_variant
 
 PROJECT_FILES = [
     "cnnlab",
@@ -54,7 +54,7 @@ def pipeline(tmp_path_factory):
             shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, target)
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = yaml.safe_load(committed("params.yaml"))
     params["data"].update(dataset="digits", image_size=[16, 16])
     params["variants"] = {"tiny_a": small_variant(epochs=3), "tiny_b": small_variant(epochs=2, batch_size=32)}
     params["descriptions"] = {"tiny_a": "three epochs", "tiny_b": "two epochs"}
@@ -118,6 +118,13 @@ def test_experiment_retrains_only_the_changed_variant_and_compares(pipeline):
     html = (pipeline / "plots_html/index.html").read_text()
     assert "Validation accuracy per epoch, every variant" in html and "tiny_b confusion matrix" in html
     assert ".png" not in html, "dvc plots diff draws charts only; the pictures stay in plots/<variant>/"
+
+
+def test_experiments_table_has_a_variant_per_row_and_an_experiment_per_column(pipeline):
+    lines = run(pipeline, sys.executable, "-m", "stages.experiments", "--only-changed").splitlines()
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    assert header[:2] == ["", "workspace"] and len(header) == 4  # + the baseline commit and the experiment
+    assert [line.split("|")[1].strip() for line in lines[2:]] == ["tiny_a"]
 
 
 def test_plots_show_opens_with_one_series_per_variant_and_draws_no_pictures(pipeline):

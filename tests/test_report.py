@@ -98,20 +98,21 @@ def write_png(path, size_inches, dpi):
     figure.savefig(path, format="png", dpi=dpi)
 
 
-def build_project(root):
+def build_project(root, variants=VARIANTS, metrics_by_variant=METRICS, training=TRAINING):
     """params.yaml with three variants, results for two of them, in the pipeline's file layout."""
     root = Path(root)
+    descriptions = {name: text for name, text in DESCRIPTIONS.items() if name in variants}
     (root / "params.yaml").write_text(
-        yaml.safe_dump({"data": {"dataset": "cifar10"}, "variants": VARIANTS, "descriptions": DESCRIPTIONS})
+        yaml.safe_dump({"data": {"dataset": "cifar10"}, "variants": variants, "descriptions": descriptions})
     )
     prepared = root / "data" / "prepared"
     prepared.mkdir(parents=True)
     (prepared / "card.json").write_text(json.dumps(CARD))
-    for variant, metrics in METRICS.items():
+    for variant, metrics in metrics_by_variant.items():
         (root / "metrics").mkdir(exist_ok=True)
         (root / "metrics" / f"{variant}.json").write_text(json.dumps(metrics))
         (root / "models" / variant).mkdir(parents=True)
-        (root / "models" / variant / "training.json").write_text(json.dumps(TRAINING[variant]))
+        (root / "models" / variant / "training.json").write_text(json.dumps(training[variant]))
         write_png(root / "plots" / variant / "curves.png", (12, 4.5), 100)  # wider than MAX_IMAGE_SIDE
         write_png(root / "plots" / variant / "confusion.png", (3, 3), 50)
     return root
@@ -139,9 +140,10 @@ def split_markdown_row(line):
     return [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
 
 
-def markdown_table(markdown):
-    lines = [line for line in markdown.splitlines() if line.startswith("|")]
-    return [split_markdown_row(line) for line in lines]
+def markdown_table(markdown, index=0):
+    """The cells of the document's `index`-th table."""
+    tables = re.findall(r"(?:^\|.*\n?)+", markdown, re.MULTILINE)
+    return [split_markdown_row(line) for line in tables[index].splitlines()]
 
 
 def table_by_variant(markdown):
@@ -356,3 +358,49 @@ def test_page_renders_in_a_headless_browser(project, page, tmp_path):
 def test_the_dataset_line_names_where_the_data_came_from(markdown, page):
     expected = "45,000 train / 5,000 val / 10,000 test; read from ../shared/datasets/cifar10-jpg.tar.gz"
     assert expected in markdown and expected in page
+
+
+def test_seed_variants_are_set_beside_what_their_experiments_reported(tmp_path, monkeypatch):
+    monkeypatch.setattr("cnnlab.report.DIFFERENCE_REASONS", {"seed001_exp2": "dropout needs more than 10 epochs"})
+    seeds = {"seed001_exp1": VARIANTS["small"], "seed001_exp2": VARIANTS["small"], "seed002_conv": VARIANTS["small"]}
+    results = {
+        "seed001_exp1": {**METRICS["small"], "test_accuracy": 0.6500},  # reported 63.82 %: within 3 points
+        "seed001_exp2": {**METRICS["small"], "test_accuracy": 0.6481},  # reported 69.81 %: explained
+        "seed002_conv": {**METRICS["small"], "test_accuracy": 0.6000},  # reported 65 %: not yet explained
+    }
+    root = build_project(tmp_path, seeds, results, dict.fromkeys(results, TRAINING["small"]))
+    write_report(load_params(root / "params.yaml"), root)
+    markdown = (root / "report" / "README.md").read_text(encoding="utf-8")
+
+    header, _, *rows = markdown_table(markdown, index=1)
+    assert header == [
+        "variant",
+        "reported",
+        "ours",
+        "difference",
+        "params",
+        "epochs run",
+        "train time",
+        "why they differ",
+    ]
+    assert rows == [
+        ["seed001_exp1", "63.82%", "65.00%", "+1.2 pt", "12,345", "10", "1 min 15 s", ""],
+        [
+            "seed001_exp2",
+            "69.81%",
+            "64.81%",
+            "-5.0 pt",
+            "12,345",
+            "10",
+            "1 min 15 s",
+            "dropout needs more than 10 epochs",
+        ],
+        ["seed002_conv", "65% (train 78%)", "60.00%", "-5.0 pt", "12,345", "10", "1 min 15 s", "—"],
+    ]
+    page = (root / "report" / "index.html").read_text(encoding="utf-8")
+    assert "Reproduction of the original experiments" in page
+    assert '<td class="prose">dropout needs more than 10 epochs</td>' in page
+
+
+def test_no_reproduction_table_without_seed_variants(markdown, page):
+    assert "Reproduction" not in markdown and "Reproduction" not in page
