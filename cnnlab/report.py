@@ -25,7 +25,7 @@ from cnnlab.errors import DataError, UserError
 from cnnlab.fileio import atomic_path
 from cnnlab.layout import REPORT_DIR, evaluate_command, plots_dir, prepared_dir
 from cnnlab.plotting import plot_comparison, save_figure
-from cnnlab.reported import DIFFERENCE_REASONS, DIFFERENCE_TO_EXPLAIN, SEED_RESULTS
+from cnnlab.reported import DATASET, DIFFERENCE_REASONS, DIFFERENCE_TO_EXPLAIN, SEED_RESULTS
 
 CHART = "comparison.png"
 VARIANT_IMAGES = {
@@ -124,8 +124,9 @@ REPRODUCTION_INTRO = (
 
 
 def reproduction_cells(rows):
-    """One row of cells per evaluated variant that has a reported figure, in SEED_RESULTS order."""
-    evaluated = {row["variant"]: row for row in rows if row["evaluated"]}
+    """One row of cells per evaluated variant that has a reported figure, in SEED_RESULTS order
+    (none unless the run was on the dataset the originals used)."""
+    evaluated = {row["variant"]: row for row in rows if row["evaluated"] and row["dataset"] == DATASET}
     return [
         reproduction_row(evaluated[variant], reported)
         for variant, reported in SEED_RESULTS.items()

@@ -10,6 +10,8 @@ from collections import namedtuple
 
 Reported = namedtuple("Reported", "accuracy condition")
 
+DATASET = "cifar10"  # what they trained on: other datasets' results are not set beside these
+
 SEED_RESULTS = {
     "seed000_cool3": Reported(0.80, "after 100 epochs"),
     "seed001_exp1": Reported(0.6382, ""),

@@ -98,7 +98,7 @@ def write_png(path, size_inches, dpi):
     figure.savefig(path, format="png", dpi=dpi)
 
 
-def build_project(root, variants=VARIANTS, metrics_by_variant=METRICS, training=TRAINING):
+def build_project(root, variants=VARIANTS, metrics_by_variant=METRICS, training=TRAINING, card=CARD):
     """params.yaml with three variants, results for two of them, in the pipeline's file layout."""
     root = Path(root)
     descriptions = {name: text for name, text in DESCRIPTIONS.items() if name in variants}
@@ -107,7 +107,7 @@ def build_project(root, variants=VARIANTS, metrics_by_variant=METRICS, training=
     )
     prepared = root / "data" / "prepared"
     prepared.mkdir(parents=True)
-    (prepared / "card.json").write_text(json.dumps(CARD))
+    (prepared / "card.json").write_text(json.dumps(card))
     for variant, metrics in metrics_by_variant.items():
         (root / "metrics").mkdir(exist_ok=True)
         (root / "metrics" / f"{variant}.json").write_text(json.dumps(metrics))
@@ -360,17 +360,25 @@ def test_the_dataset_line_names_where_the_data_came_from(markdown, page):
     assert expected in markdown and expected in page
 
 
+SEEDS = {"seed001_exp1": VARIANTS["small"], "seed001_exp2": VARIANTS["small"], "seed002_conv": VARIANTS["small"]}
+SEED_METRICS = {
+    "seed001_exp1": {**METRICS["small"], "test_accuracy": 0.6500},  # reported 63.82 %: within 3 points
+    "seed001_exp2": {**METRICS["small"], "test_accuracy": 0.6481},  # reported 69.81 %: explained
+    "seed002_conv": {**METRICS["small"], "test_accuracy": 0.6000},  # reported 65 %: not yet explained
+}
+
+
+def seed_report(root, dataset):
+    """report/README.md of the three seed variants above, trained on `dataset`."""
+    training = dict.fromkeys(SEED_METRICS, TRAINING["small"])
+    build_project(root, SEEDS, SEED_METRICS, training, {**CARD, "name": dataset})
+    write_report(load_params(root / "params.yaml"), root)
+    return (root / "report" / "README.md").read_text(encoding="utf-8")
+
+
 def test_seed_variants_are_set_beside_what_their_experiments_reported(tmp_path, monkeypatch):
     monkeypatch.setattr("cnnlab.report.DIFFERENCE_REASONS", {"seed001_exp2": "dropout needs more than 10 epochs"})
-    seeds = {"seed001_exp1": VARIANTS["small"], "seed001_exp2": VARIANTS["small"], "seed002_conv": VARIANTS["small"]}
-    results = {
-        "seed001_exp1": {**METRICS["small"], "test_accuracy": 0.6500},  # reported 63.82 %: within 3 points
-        "seed001_exp2": {**METRICS["small"], "test_accuracy": 0.6481},  # reported 69.81 %: explained
-        "seed002_conv": {**METRICS["small"], "test_accuracy": 0.6000},  # reported 65 %: not yet explained
-    }
-    root = build_project(tmp_path, seeds, results, dict.fromkeys(results, TRAINING["small"]))
-    write_report(load_params(root / "params.yaml"), root)
-    markdown = (root / "report" / "README.md").read_text(encoding="utf-8")
+    markdown = seed_report(tmp_path, "cifar10")
 
     header, _, *rows = markdown_table(markdown, index=1)
     assert header == [
@@ -397,10 +405,14 @@ def test_seed_variants_are_set_beside_what_their_experiments_reported(tmp_path, 
         ],
         ["seed002_conv", "65% (train 78%)", "60.00%", "-5.0 pt", "12,345", "10", "1 min 15 s", "—"],
     ]
-    page = (root / "report" / "index.html").read_text(encoding="utf-8")
+    page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
     assert "Reproduction of the original experiments" in page
     assert '<td class="prose">dropout needs more than 10 epochs</td>' in page
 
 
 def test_no_reproduction_table_without_seed_variants(markdown, page):
     assert "Reproduction" not in markdown and "Reproduction" not in page
+
+
+def test_no_reproduction_table_for_another_dataset(tmp_path):
+    assert "Reproduction" not in seed_report(tmp_path, "digits")
