@@ -1,40 +1,77 @@
-"""One metric of every variant across DVC experiments: a variant per row, an experiment per
-column. `dvc exp show` puts each experiment on a row and each variant's metric in a column of
-its own, which a terminal cannot fit past a few variants; turned on its side the table stays
-readable with any number of variants.
+"""DVC experiments as data, from `dvc exp show --json`, and one metric of every variant across
+them: a variant per row, an experiment per column.
+
+`dvc exp show` puts each experiment on a row and each variant's metric in a column of its own,
+which a terminal cannot fit past a few variants; turned on its side the table stays readable
+with any number of variants. The JSON form is read rather than the table (or dvc.api.exp_show)
+because those shorten a metric's column to its bare key when only one file has it, which loses
+the variant.
 """
 
+import json
 import re
+import subprocess
+from collections import namedtuple
 from numbers import Real
 
 import pandas as pd
 
 from cnnlab.errors import UserError
 
-# `dvc exp show` names a metric column <metrics file>:<key>; the evaluate stage writes metrics/<variant>.json.
-METRIC_COLUMN = re.compile(r"metrics/(?P<variant>[^/]+)\.json:(?P<metric>.+)")
+# The evaluate stage writes each variant's metrics to metrics/<variant>.json.
+METRICS_FILE = re.compile(r"metrics/(?P<variant>[^/]+)\.json")
+
+# params: params.yaml as a nested dict; metrics: {file: {key: value}} of the files DVC could read;
+# baseline: the workspace or a commit rather than an experiment
+Experiment = namedtuple("Experiment", "name params metrics baseline")
 
 
-def experiment_name(record):
-    """workspace, the branch or commit, or the experiment's name."""
-    return record["Experiment"] or record["rev"]
+def dvc_exp_show(*args):
+    """The parsed `dvc exp show --json [args]` of the project in the current directory."""
+    shown = subprocess.run(["dvc", "exp", "show", "--json", *args], capture_output=True, text=True)
+    if shown.returncode != 0:
+        reason = (shown.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UserError(f"`dvc exp show --json` failed: {reason}")
+    return json.loads(shown.stdout)
 
 
-def variants_by_experiment(records, metric="test_accuracy", only_changed=False):
-    """A frame of `metric` (variants x experiments) from dvc.api.exp_show() records, best
-    variant of the first experiment first; experiments without that metric are left out (DVC
-    gives "!" for a metric it could not read)."""
+def experiments(shown):
+    """The rows of `dvc exp show`, in its order: the workspace, then each baseline commit followed
+    by its experiments (newest first)."""
+    runs = []
+    for baseline in shown:
+        runs.append(row_experiment(baseline, baseline=True))
+        for experiment in baseline.get("experiments") or []:
+            runs += [row_experiment(revision, baseline=False) for revision in experiment.get("revs", [])[:1]]
+    return runs
+
+
+def row_experiment(row, baseline):
+    data = row.get("data") or {}
+    params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
+    metrics = {path: found["data"] for path, found in (data.get("metrics") or {}).items() if "data" in found}
+    name = row.get("name") or (row["rev"] if row["rev"] == "workspace" else row["rev"][:7])
+    return Experiment(name, params, metrics, baseline)
+
+
+def is_number(value):
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def variants_by_experiment(runs, metric="test_accuracy", only_changed=False):
+    """A frame of `metric` (variants x experiments, in the order of `runs`), best variant of the
+    first experiment first; experiments without that metric are left out."""
     columns, known = {}, set()
-    for record in records:
+    for run in runs:
         values = {}
-        for key, value in record.items():
-            found = METRIC_COLUMN.fullmatch(key)
-            if found and isinstance(value, Real) and not isinstance(value, bool):
-                known.add(found["metric"])
-                if found["metric"] == metric:
-                    values[found["variant"]] = value
+        for path, metrics in run.metrics.items():
+            found = METRICS_FILE.fullmatch(path)
+            if found:
+                known.update(key for key, value in metrics.items() if is_number(value))
+                if is_number(metrics.get(metric)):
+                    values[found["variant"]] = metrics[metric]
         if values:
-            columns[experiment_name(record)] = values
+            columns[run.name] = values
     if not columns:
         hint = f"known: {', '.join(sorted(known))}" if known else "run `dvc repro` or `dvc exp run` first"
         raise UserError(f"no experiment has metrics/<variant>.json:{metric}; {hint}")

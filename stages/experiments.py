@@ -4,7 +4,7 @@ row and an experiment per column: `dvc exp show` turned on its side."""
 import argparse
 
 from cnnlab.errors import exit_on_user_error
-from cnnlab.experiments import variants_by_experiment
+from cnnlab.experiments import dvc_exp_show, experiments, variants_by_experiment
 
 
 @exit_on_user_error
@@ -13,9 +13,7 @@ def main(argv=None):
     parser.add_argument("--metric", default="test_accuracy", help="a key of metrics/<variant>.json")
     parser.add_argument("--only-changed", action="store_true", help="only variants whose metric differs")
     args = parser.parse_args(argv)
-    import dvc.api  # imported here: it takes a second, and --help should not wait for it
-
-    frame = variants_by_experiment(dvc.api.exp_show(), args.metric, args.only_changed)
+    frame = variants_by_experiment(experiments(dvc_exp_show()), args.metric, args.only_changed)
     print(frame.to_markdown(floatfmt=".4g", missingval="-"))
 
 

@@ -132,3 +132,15 @@ def kill_after_epochs_and_rerun(directory, epochs):
     assert not (directory / "models/small").exists()
     resumed = run_stage(directory, "stages.train", "small")
     return int(re.search(r"resuming small from its checkpoint after epoch (\d)", resumed.stdout).group(1))
+
+
+def exp_show_row(rev, name=None, params=None, metrics=None, experiments=None):
+    """One row of `dvc exp show --json`: a commit, the workspace or an experiment (the DVC 3 shape).
+    A metrics value of None stands for a file DVC could not read."""
+    files = {
+        path: {"data": data} if data is not None else {"error": {"type": "FileNotFoundError"}}
+        for path, data in (metrics or {}).items()
+    }
+    data = {"rev": rev, "params": {"params.yaml": {"data": params or {}}}, "metrics": files}
+    experiments = [{"revs": [row], "name": row["name"], "executor": None} for row in experiments or []] or None
+    return {"rev": rev, "name": name, "data": data, "error": None, "experiments": experiments}

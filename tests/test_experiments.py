@@ -1,48 +1,65 @@
-"""cnnlab.experiments: `dvc exp show` records turned into a variant-per-row table."""
+"""cnnlab.experiments: `dvc exp show --json` read as experiments, and one metric as a variant-per-row table."""
 
 import pytest
 
 from cnnlab.errors import UserError
-from cnnlab.experiments import variants_by_experiment
+from cnnlab.experiments import experiments, variants_by_experiment
+from tests.helpers import exp_show_row
 
-RECORDS = [
-    {
-        "Experiment": None,
-        "rev": "workspace",
-        "metrics/a.json:test_accuracy": 0.61,
-        "metrics/b.json:test_accuracy": 0.83,
-        "metrics/b.json:test_loss": 0.5,
-        "dvclive/a/metrics.json:eval.accuracy": 0.6,
-        "variants.a.epochs": 10,
-    },
-    {"Experiment": None, "rev": "main", "metrics/a.json:test_accuracy": 0.55, "metrics/b.json:test_accuracy": 0.83},
-    {
-        "Experiment": "lr-0.01",
-        "rev": "1a2b3c4",
-        "metrics/a.json:test_accuracy": "!",
-        "metrics/b.json:test_accuracy": 0.9,
-    },
-    {"Experiment": "queued", "rev": "5d6e7f8", "metrics/a.json:test_accuracy": None},
+SHOWN = [
+    exp_show_row(
+        "workspace",
+        params={"variants": {"a": {"epochs": 10}}},
+        metrics={
+            "metrics/a.json": {"test_accuracy": 0.61},
+            "metrics/b.json": {"test_accuracy": 0.83, "test_loss": 0.5},
+            "dvclive/a/metrics.json": {"eval.accuracy": 0.6},
+        },
+    ),
+    exp_show_row(
+        "0123456789abcdef",
+        name="main",
+        metrics={"metrics/a.json": {"test_accuracy": 0.55}, "metrics/b.json": {"test_accuracy": 0.83}},
+        experiments=[
+            exp_show_row(
+                "1a2b3c4d5e", "lr-0.01", metrics={"metrics/a.json": None, "metrics/b.json": {"test_accuracy": 0.9}}
+            ),
+            exp_show_row("5d6e7f8a9b", "queued"),
+        ],
+    ),
 ]
 
 
+def test_rows_in_dvc_order_with_their_params_and_readable_metrics():
+    runs = experiments(SHOWN)
+    assert [(run.name, run.baseline) for run in runs] == [
+        ("workspace", True),
+        ("main", True),
+        ("lr-0.01", False),
+        ("queued", False),
+    ]
+    assert runs[0].params["variants"]["a"]["epochs"] == 10
+    assert runs[2].metrics == {"metrics/b.json": {"test_accuracy": 0.9}}  # metrics/a.json was unreadable
+    assert experiments([exp_show_row("fedcba9876")])[0].name == "fedcba9"  # a commit without a branch
+
+
 def test_a_variant_per_row_an_experiment_per_column_best_first():
-    table = variants_by_experiment(RECORDS)
-    assert list(table.columns) == ["workspace", "main", "lr-0.01"]
+    table = variants_by_experiment(experiments(SHOWN))
+    assert list(table.columns) == ["workspace", "main", "lr-0.01"]  # "queued" has no metrics yet
     assert list(table.index) == ["b", "a"]
     assert table.loc["a"].tolist()[:2] == [0.61, 0.55]
     assert table.loc["b", "lr-0.01"] == 0.9
-    assert table.loc["a", "lr-0.01"] != table.loc["a", "lr-0.01"]  # "!" (unreadable) is missing, not a value
+    assert table.loc["a"].isna().tolist() == [False, False, True]
 
 
 def test_only_changed_keeps_the_variants_whose_metric_differs():
-    assert list(variants_by_experiment(RECORDS[:2], only_changed=True).index) == ["a"]
+    assert list(variants_by_experiment(experiments(SHOWN)[:2], only_changed=True).index) == ["a"]
 
 
 def test_another_metric():
-    assert variants_by_experiment(RECORDS, "test_loss").to_dict() == {"workspace": {"b": 0.5}}
+    assert variants_by_experiment(experiments(SHOWN), "test_loss").to_dict() == {"workspace": {"b": 0.5}}
 
 
 def test_an_unknown_metric_lists_the_known_ones():
     with pytest.raises(UserError, match=r"metrics/<variant>\.json:accuracy; known: test_accuracy, test_loss$"):
-        variants_by_experiment(RECORDS, "accuracy")
+        variants_by_experiment(experiments(SHOWN), "accuracy")

@@ -1,46 +1,66 @@
-"""scripts/grid_table.py: seed 001's grid table from `dvc exp show --csv`."""
+"""scripts/grid_table.py: seed 001's grid table from `dvc exp show --json`."""
 
+import json
 import subprocess
 import sys
 
-from tests.helpers import REPO
-
-EXP_SHOW = """Experiment,rev,typ,metrics/seed001_exp1.json:test_accuracy,metrics/fast.json:test_accuracy,\
-variants.seed001_exp1.optimizer.learning_rate,variants.seed001_exp1.batch_size,variants.seed001_exp1.epochs
-,workspace,baseline,0.6412,0.85,0.001,32,10
-,main,baseline,0.6412,0.85,0.001,32,10
-lr01-b64,abc1234,branch_commit,0.3856,0.85,0.01,64,10
-old-lr01-b64,abc1200,branch_commit,0.2,0.85,0.01,64,10
-diverged,abc1111,branch_commit,0.1,0.85,0.01,32,5
-"""
+from tests.helpers import REPO, exp_show_row
 
 
-def table(csv_text):
+def exp1(learning_rate, batch_size, epochs):
+    return {"seed001_exp1": {"optimizer": {"learning_rate": learning_rate}, "batch_size": batch_size, "epochs": epochs}}
+
+
+def run(rev, name, settings, accuracy):
+    metrics = {"metrics/seed001_exp1.json": {"test_accuracy": accuracy}, "metrics/fast.json": {"test_accuracy": 0.85}}
+    return exp_show_row(rev, name, {"variants": exp1(*settings)}, metrics)
+
+
+SHOWN = [
+    run("workspace", None, (0.001, 32, 10), 0.6412),
+    exp_show_row(
+        "0123456789",
+        "main",
+        {"variants": exp1(0.001, 32, 10)},
+        {"metrics/seed001_exp1.json": {"test_accuracy": 0.6399}},
+        experiments=[
+            run("abc1234", "lr01-b64", (0.01, 64, 10), 0.3856),  # dvc lists the newest first
+            run("abc1200", "old-lr01-b64", (0.01, 64, 10), 0.2),
+            run("abc1111", "diverged", (0.01, 32, 5), 0.1),
+            run("abc1000", "lr001-b32-e10", (0.001, 32, 10), 0.6285),
+            exp_show_row("abc0999", "queued", {"variants": exp1(0.0001, 128, 15)}),
+        ],
+    ),
+]
+
+
+def table(text):
     result = subprocess.run(
-        [sys.executable, "scripts/grid_table.py", "-"], input=csv_text, cwd=REPO, capture_output=True, text=True
+        [sys.executable, "scripts/grid_table.py", "-"], input=text, cwd=REPO, capture_output=True, text=True
     )
+    return result
+
+
+def test_each_cell_shows_our_newest_run_beside_the_original():
+    result = table(json.dumps(SHOWN))
     assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def test_each_cell_shows_our_newest_result_beside_the_original():
-    rows = table(EXP_SHOW).splitlines()
+    rows = result.stdout.splitlines()
     assert rows[0].startswith("Ours in bold") and "3 of 27 run" in rows[0]
     lr01 = next(row for row in rows if row.startswith("| 0.01 |")).split(" | ")
     assert lr01[1] == "**10.00 %** (10 %)"  # (32, 5)
-    assert lr01[5] == "**38.56 %** (38.56 %)"  # (64, 10): the newest of two runs
+    assert lr01[5] == "**38.56 %** (38.56 %)"  # (64, 10): the newer of two runs
     assert lr01[2] == "not run (10 %)"
     lr001 = next(row for row in rows if row.startswith("| 0.001 |"))
-    assert "**64.12 %** (60.76 %)" in lr001
+    assert "**62.85 %** (60.76 %)" in lr001  # the grid's own run, not the workspace's or the commit's
+    assert "not run (60.01 %)" in next(row for row in rows if row.startswith("| 0.0001 |"))  # queued, no metrics
 
 
-def test_a_table_without_the_grid_columns_is_a_one_line_error():
-    result = subprocess.run(
-        [sys.executable, "scripts/grid_table.py", "-"],
-        input="Experiment,rev\n,workspace\n",
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
+def test_input_without_the_grid_is_a_one_line_error():
+    result = table(json.dumps([exp_show_row("workspace")]))
     assert result.returncode == 1
-    assert result.stderr.strip().startswith("error: `dvc exp show --csv` has no column")
+    assert (
+        result.stderr.strip() == "error: no run of seed001_exp1 with test metrics; run the grid first (README, Studies)"
+    )
+    result = table("Experiment,rev\n,workspace\n")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: -: not the output of `dvc exp show --json`")
