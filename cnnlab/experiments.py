@@ -18,8 +18,12 @@ import pandas as pd
 
 from cnnlab.errors import UserError
 
-# The evaluate stage writes each variant's metrics to metrics/<variant>.json.
-METRICS_FILE = re.compile(r"metrics/(?P<variant>[^/]+)\.json")
+# Each variant's metrics: the evaluate stage's, and the live log of its latest epoch (step,
+# eval.accuracy, eval.loss), which DVC also reads from experiments still running.
+METRICS_FILES = (
+    re.compile(r"metrics/(?P<variant>[^/]+)\.json"),
+    re.compile(r"dvclive/(?P<variant>[^/]+)/metrics\.json"),
+)
 
 # params: params.yaml as a nested dict; metrics: {file: {key: value}} of the files DVC could read;
 # baseline: the workspace or a commit rather than an experiment
@@ -49,9 +53,25 @@ def experiments(shown):
 def row_experiment(row, baseline):
     data = row.get("data") or {}
     params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
-    metrics = {path: found["data"] for path, found in (data.get("metrics") or {}).items() if "data" in found}
+    metrics = {path: flat(found["data"]) for path, found in (data.get("metrics") or {}).items() if "data" in found}
     name = row.get("name") or (row["rev"] if row["rev"] == "workspace" else row["rev"][:7])
     return Experiment(name, params, metrics, baseline)
+
+
+def flat(tree, prefix=""):
+    """Nested metrics as dotted keys, as `dvc exp show` names them: {"eval": {"loss": 1}} -> {"eval.loss": 1}."""
+    items = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            items.update(flat(value, f"{prefix}{key}."))
+        else:
+            items[f"{prefix}{key}"] = value
+    return items
+
+
+def variant_metrics_file(path):
+    """The match (with the variant's name) if `path` is one of a variant's metrics files."""
+    return next((found for pattern in METRICS_FILES if (found := pattern.fullmatch(path))), None)
 
 
 def is_number(value):
@@ -65,7 +85,7 @@ def variants_by_experiment(runs, metric="test_accuracy", only_changed=False):
     for run in runs:
         values = {}
         for path, metrics in run.metrics.items():
-            found = METRICS_FILE.fullmatch(path)
+            found = variant_metrics_file(path)
             if found:
                 known.update(key for key, value in metrics.items() if is_number(value))
                 if is_number(metrics.get(metric)):
@@ -74,7 +94,7 @@ def variants_by_experiment(runs, metric="test_accuracy", only_changed=False):
             columns[run.name] = values
     if not columns:
         hint = f"known: {', '.join(sorted(known))}" if known else "run `dvc repro` or `dvc exp run` first"
-        raise UserError(f"no experiment has metrics/<variant>.json:{metric}; {hint}")
+        raise UserError(f"no experiment has {metric} in its variants' metrics; {hint}")
     frame = pd.DataFrame(columns)
     if only_changed:
         frame = frame[frame.nunique(axis=1, dropna=False) > 1]

@@ -13,7 +13,7 @@ SHOWN = [
         metrics={
             "metrics/a.json": {"test_accuracy": 0.61},
             "metrics/b.json": {"test_accuracy": 0.83, "test_loss": 0.5},
-            "dvclive/a/metrics.json": {"eval.accuracy": 0.6},
+            "dvclive/a/metrics.json": {"step": 9, "eval": {"accuracy": 0.6}},
         },
     ),
     exp_show_row(
@@ -56,10 +56,12 @@ def test_only_changed_keeps_the_variants_whose_metric_differs():
     assert list(variants_by_experiment(experiments(SHOWN)[:2], only_changed=True).index) == ["a"]
 
 
-def test_another_metric():
+def test_another_metric_and_the_live_log_of_the_latest_epoch():
     assert variants_by_experiment(experiments(SHOWN), "test_loss").to_dict() == {"workspace": {"b": 0.5}}
+    assert variants_by_experiment(experiments(SHOWN), "eval.accuracy").to_dict() == {"workspace": {"a": 0.6}}
 
 
 def test_an_unknown_metric_lists_the_known_ones():
-    with pytest.raises(UserError, match=r"metrics/<variant>\.json:accuracy; known: test_accuracy, test_loss$"):
+    known = r"known: eval\.accuracy, step, test_accuracy, test_loss$"
+    with pytest.raises(UserError, match=rf"no experiment has accuracy in its variants' metrics; {known}"):
         variants_by_experiment(experiments(SHOWN), "accuracy")
