@@ -6,6 +6,7 @@ from operator import itemgetter
 
 import pandas as pd
 
+from cnnlab.config.families import FAMILIES
 from cnnlab.errors import UserError
 from cnnlab.fileio import load_json, write_text
 from cnnlab.layout import comparison_dir, evaluate_command, metrics_path, model_dir, train_command
@@ -66,9 +67,13 @@ def training_facts(root, variant):
 
 
 def architecture(variant):
+    """The family and the options set away from its defaults (all of them would not fit a table)."""
     if variant["family"] == "layers":
         return f"layers ({len(variant['layers'])} layers)"
-    options = ", ".join(f"{option}={value}" for option, value in variant["options"].items())
+    defaults = FAMILIES[variant["family"]]
+    options = ", ".join(
+        f"{option}={value}" for option, value in variant["options"].items() if value != defaults.get(option)
+    )
     return f"{variant['family']} ({options})" if options else variant["family"]
 
 

@@ -54,20 +54,20 @@ def duration(seconds):
 
 
 Column = namedtuple("Column", "key header format numeric")
+# The scores first and the long architecture text last, so a narrow window shows what ranks them.
 COLUMNS = (
     Column("variant", "variant", str, False),
-    Column("dataset", "dataset", str, False),
-    Column("architecture", "architecture", str, False),
+    Column("test_accuracy", "test accuracy", percent, True),
+    Column("best_val_accuracy", "best val accuracy", percent, True),
+    Column("test_loss", "test loss", "{:.4f}".format, True),
     Column("params", "params", "{:,}".format, True),
+    Column("train_seconds", "train time", duration, True),
+    Column("epochs_run", "epochs run", "{:d}".format, True),
+    Column("images_per_second", "images/s", "{:,.0f}".format, True),
     Column("optimizer", "optimizer", str, False),
     Column("learning_rate", "learning rate", "{:g}".format, True),
     Column("batch_size", "batch", "{:d}".format, True),
-    Column("epochs_run", "epochs run", "{:d}".format, True),
-    Column("best_val_accuracy", "best val accuracy", percent, True),
-    Column("test_accuracy", "test accuracy", percent, True),
-    Column("test_loss", "test loss", "{:.4f}".format, True),
-    Column("train_seconds", "train time", duration, True),
-    Column("images_per_second", "images/s", "{:,.0f}".format, True),
+    Column("architecture", "architecture", str, False),
 )
 
 
@@ -77,7 +77,6 @@ def write_report(params, root="."):
     if not any(row["evaluated"] for row in rows):
         raise UserError("no variant has results yet (metrics/<variant>.json); run `dvc repro` first")
     card = read_card(prepared_dir(root))
-    rows = [{**row, "dataset": card["name"]} for row in rows]
     with atomic_path(Path(root) / REPORT_DIR) as tmp:
         tmp.mkdir()
         chart = save_figure(plot_comparison(comparison_frame(rows)), tmp / CHART)
@@ -123,10 +122,12 @@ REPRODUCTION_INTRO = (
 )
 
 
-def reproduction_cells(rows):
+def reproduction_cells(rows, dataset):
     """One row of cells per evaluated variant that has a reported figure, in SEED_RESULTS order
     (none unless the run was on the dataset the originals used)."""
-    evaluated = {row["variant"]: row for row in rows if row["evaluated"] and row["dataset"] == DATASET}
+    if dataset != DATASET:
+        return []
+    evaluated = {row["variant"]: row for row in rows if row["evaluated"]}
     return [
         reproduction_row(evaluated[variant], reported)
         for variant, reported in SEED_RESULTS.items()
@@ -230,8 +231,8 @@ def markdown_table(headers, numeric, cell_rows):
     return lines + [markdown_row(markdown_text(cell) for cell in cells) for cells in cell_rows]
 
 
-def markdown_reproduction(rows):
-    cells = reproduction_cells(rows)
+def markdown_reproduction(rows, dataset):
+    cells = reproduction_cells(rows, dataset)
     if not cells:
         return []
     headers = [header for header, _ in REPRODUCTION_HEADERS]
@@ -256,7 +257,7 @@ def markdown_report(rows, card, images):
             [column.header for column in COLUMNS], [column.numeric for column in COLUMNS], map(table_cells, rows)
         ),
         "",
-        *markdown_reproduction(rows),
+        *markdown_reproduction(rows, card["name"]),
         f"![test accuracy vs parameters and training time]({quote(CHART)})",
         "",
     ]
@@ -328,7 +329,7 @@ def html_report(rows, card, images):
 <div class="table-wrap">
 {html_table(rows)}
 </div>
-{html_reproduction(rows)}
+{html_reproduction(rows, card["name"])}
 <h2>Test accuracy vs parameters and training time</h2>
 <img src="{text(quote(CHART))}" alt="test accuracy vs parameters and training time">
 {sections}
@@ -343,8 +344,8 @@ def html_table(rows):
     return f"<table>\n<thead><tr>{header}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
 
 
-def html_reproduction(rows):
-    cell_rows = reproduction_cells(rows)
+def html_reproduction(rows, dataset):
+    cell_rows = reproduction_cells(rows, dataset)
     if not cell_rows:
         return ""
     header = "".join(f"<th>{text(name)}</th>" for name, _ in REPRODUCTION_HEADERS)

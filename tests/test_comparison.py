@@ -68,9 +68,10 @@ def test_training_json_overrides_the_params_settings(project):
     assert (row["optimizer"], row["learning_rate"], row["batch_size"]) == ("sgd", 0.1, 64)
 
 
-def test_architecture_names_the_family_and_its_options():
-    resnet = validate_variant({"family": "resnet", "options": {"depth": 1}}, "variants.r")
-    assert architecture(resnet).startswith("resnet (depth=1, width=16, stages=3")
+def test_architecture_names_the_family_and_the_options_set_away_from_its_defaults():
+    resnet = validate_variant({"family": "resnet", "options": {"depth": 1, "width": 16}}, "variants.r")
+    assert architecture(resnet) == "resnet (depth=1)"  # width 16 is the default
+    assert architecture(validate_variant({"family": "resnet"}, "variants.r")) == "resnet"
     assert architecture(variants("v")["v"]) == "layers (2 layers)"
 
 

@@ -186,12 +186,11 @@ def test_numbers_formatted_for_reading(markdown):
     assert resnet["images/s"] == "99"
     assert resnet["learning rate"] == "0.01"
     assert resnet["batch"] == "64"
-    assert resnet["architecture"] == "resnet (depth=2, width=8, stages=3, downsample=stride, stem=auto)"
+    assert resnet["architecture"] == "resnet (depth=2, width=8)"
     assert small["test loss"] == "0.8123"
     assert small["train time"] == "1 min 15 s"
     assert small["images/s"] == "1,235"
     assert small["architecture"] == "layers (5 layers)"
-    assert small["dataset"] == "toy &lt;b&gt;set&lt;/b&gt;"
     assert table["pending"]["test accuracy"] == "not evaluated"
     assert table["pending"]["params"] == "—"
 
