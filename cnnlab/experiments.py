@@ -30,9 +30,12 @@ METRICS_FILES = (
 Experiment = namedtuple("Experiment", "name params metrics baseline")
 
 
-def dvc_exp_show(*args):
-    """The parsed `dvc exp show --json [args]` of the project in the current directory."""
-    shown = subprocess.run(["dvc", "exp", "show", "--json", *args], capture_output=True, text=True)
+def dvc_exp_show():
+    """The parsed `dvc exp show --json` of the project in the current directory."""
+    try:
+        shown = subprocess.run(["dvc", "exp", "show", "--json"], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise UserError("dvc: command not found; install requirements.txt (`make install`)") from None
     if shown.returncode != 0:
         reason = (shown.stderr.strip().splitlines() or ["no output"])[-1]
         raise UserError(f"`dvc exp show --json` failed: {reason}")
