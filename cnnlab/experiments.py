@@ -9,7 +9,6 @@ the variant.
 """
 
 import json
-import re
 import subprocess
 from collections import namedtuple
 from numbers import Real
@@ -17,13 +16,7 @@ from numbers import Real
 import pandas as pd
 
 from cnnlab.errors import UserError
-
-# Each variant's metrics: the evaluate stage's, and the live log of its latest epoch (step,
-# eval.accuracy, eval.loss), which DVC also reads from experiments still running.
-METRICS_FILES = (
-    re.compile(r"metrics/(?P<variant>[^/]+)\.json"),
-    re.compile(r"dvclive/(?P<variant>[^/]+)/metrics\.json"),
-)
+from cnnlab.layout import live_dir, metrics_path
 
 # params: params.yaml as a nested dict; metrics: {file: {key: value}} of the files DVC could read;
 # baseline: the workspace or a commit rather than an experiment
@@ -72,9 +65,11 @@ def flat(tree, prefix=""):
     return items
 
 
-def variant_metrics_file(path):
-    """The match (with the variant's name) if `path` is one of a variant's metrics files."""
-    return next((found for pattern in METRICS_FILES if (found := pattern.fullmatch(path))), None)
+def variant_metrics(run, variant):
+    """The variant's metrics in `run`: the evaluate stage's, and the live log of its latest epoch
+    (step, eval.accuracy, eval.loss), which DVC also reads from experiments still running."""
+    files = (metrics_path(".", variant), live_dir(".", variant) / "metrics.json")
+    return {key: value for path in files for key, value in run.metrics.get(path.as_posix(), {}).items()}
 
 
 def is_number(value):
@@ -87,12 +82,11 @@ def variants_by_experiment(runs, metric="test_accuracy", only_changed=False):
     columns, known = {}, set()
     for run in runs:
         values = {}
-        for path, metrics in run.metrics.items():
-            found = variant_metrics_file(path)
-            if found:
-                known.update(key for key, value in metrics.items() if is_number(value))
-                if is_number(metrics.get(metric)):
-                    values[found["variant"]] = metrics[metric]
+        for variant in run.params.get("variants") or {}:
+            metrics = variant_metrics(run, variant)
+            known.update(key for key, value in metrics.items() if is_number(value))
+            if is_number(metrics.get(metric)):
+                values[variant] = metrics[metric]
         if values:
             columns[run.name] = values
     if not columns:

@@ -16,6 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cnnlab.experiments import experiments  # noqa: E402
+from cnnlab.layout import metrics_path  # noqa: E402
 from cnnlab.reported import GRID_BATCHES_EPOCHS, GRID_LEARNING_RATES, SEED001_GRID  # noqa: E402
 
 VARIANT = "seed001_exp1"
@@ -26,7 +27,7 @@ def grid_results(runs):
     results = {}
     for run in sorted(runs, key=lambda run: run.baseline):  # stable: dvc's newest-first order stays
         settings = run.params.get("variants", {}).get(VARIANT)
-        accuracy = run.metrics.get(f"metrics/{VARIANT}.json", {}).get("test_accuracy")
+        accuracy = run.metrics.get(metrics_path(".", VARIANT).as_posix(), {}).get("test_accuracy")
         if settings and accuracy is not None:
             cell = (float(settings["optimizer"]["learning_rate"]), settings["batch_size"], settings["epochs"])
             results.setdefault(cell, 100 * accuracy)

@@ -6,23 +6,29 @@ from cnnlab.errors import UserError
 from cnnlab.experiments import experiments, variants_by_experiment
 from tests.helpers import exp_show_row
 
+VARIANTS = {"variants": {"a": {"epochs": 10}, "b": {"epochs": 5}}}
 SHOWN = [
     exp_show_row(
         "workspace",
-        params={"variants": {"a": {"epochs": 10}}},
+        params=VARIANTS,
         metrics={
             "metrics/a.json": {"test_accuracy": 0.61},
             "metrics/b.json": {"test_accuracy": 0.83, "test_loss": 0.5},
             "dvclive/a/metrics.json": {"step": 9, "eval": {"accuracy": 0.6}},
+            "metrics/removed.json": {"test_accuracy": 0.99},  # a stale file of a variant no longer in params
         },
     ),
     exp_show_row(
         "0123456789abcdef",
         name="main",
+        params=VARIANTS,
         metrics={"metrics/a.json": {"test_accuracy": 0.55}, "metrics/b.json": {"test_accuracy": 0.83}},
         experiments=[
             exp_show_row(
-                "1a2b3c4d5e", "lr-0.01", metrics={"metrics/a.json": None, "metrics/b.json": {"test_accuracy": 0.9}}
+                "1a2b3c4d5e",
+                "lr-0.01",
+                params=VARIANTS,
+                metrics={"metrics/a.json": None, "metrics/b.json": {"test_accuracy": 0.9}},
             ),
             exp_show_row("5d6e7f8a9b", "queued"),
         ],
@@ -46,7 +52,7 @@ def test_rows_in_dvc_order_with_their_params_and_readable_metrics():
 def test_a_variant_per_row_an_experiment_per_column_best_first():
     table = variants_by_experiment(experiments(SHOWN))
     assert list(table.columns) == ["workspace", "main", "lr-0.01"]  # "queued" has no metrics yet
-    assert list(table.index) == ["b", "a"]
+    assert list(table.index) == ["b", "a"]  # not "removed"
     assert table.loc["a"].tolist()[:2] == [0.61, 0.55]
     assert table.loc["b", "lr-0.01"] == 0.9
     assert table.loc["a"].isna().tolist() == [False, False, True]
