@@ -144,3 +144,14 @@ def exp_show_row(rev, name=None, params=None, metrics=None, experiments=None):
     data = {"rev": rev, "params": {"params.yaml": {"data": params or {}}}, "metrics": files}
     experiments = [{"revs": [row], "name": row["name"], "executor": None} for row in experiments or []] or None
     return {"rev": rev, "name": name, "data": data, "error": None, "experiments": experiments}
+
+
+def split_markdown_row(line):
+    """Cells of a Markdown table row; `\\|` is a pipe inside a cell."""
+    return [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+
+
+def markdown_table(markdown, index=0):
+    """The cells of the document's `index`-th table."""
+    tables = re.findall(r"(?:^\|.*\n?)+", markdown, re.MULTILINE)
+    return [split_markdown_row(line) for line in tables[index].splitlines()]

@@ -17,6 +17,7 @@ import stages.report
 from cnnlab.config import load_params
 from cnnlab.errors import DataError, UserError
 from cnnlab.report import MAX_IMAGE_SIDE, write_report
+from tests.helpers import markdown_table
 
 HOSTILE = '<script>alert("x")</script> | a & b *bold* [link](http://evil.example) `code`'
 CARD = {
@@ -133,17 +134,6 @@ def markdown(project):
 @pytest.fixture(scope="module")
 def page(project):
     return (project / "report" / "index.html").read_text(encoding="utf-8")
-
-
-def split_markdown_row(line):
-    """Cells of a Markdown table row; `\\|` is a pipe inside a cell."""
-    return [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
-
-
-def markdown_table(markdown, index=0):
-    """The cells of the document's `index`-th table."""
-    tables = re.findall(r"(?:^\|.*\n?)+", markdown, re.MULTILINE)
-    return [split_markdown_row(line) for line in tables[index].splitlines()]
 
 
 def table_by_variant(markdown):

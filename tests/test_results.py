@@ -9,14 +9,15 @@ import re
 
 import yaml
 
+from cnnlab.layout import metrics_path
 from cnnlab.reported import DIFFERENCE_REASONS, DIFFERENCE_TO_EXPLAIN, SEED_RESULTS
-from tests.helpers import committed
+from tests.helpers import committed, markdown_table
 
 VARIANTS = list(yaml.safe_load(committed("params.yaml"))["variants"])
 
 
 def committed_metrics(variant):
-    return json.loads(committed(f"metrics/{variant}.json"))
+    return json.loads(committed(metrics_path(".", variant).as_posix()))
 
 
 def section(markdown, heading):
@@ -60,6 +61,6 @@ def test_readme_results_hold_the_committed_reproduction_table():
 
 
 def test_the_grid_table_has_all_27_runs():
-    grid = committed("docs/seed001_grid.md")
-    cells = [cell for line in table_lines(grid)[2:] for cell in line.strip("|").split("|")[1:]]
+    _, _, *rows = markdown_table(committed("docs/seed001_grid.md"))
+    cells = [cell for row in rows for cell in row[1:]]
     assert len(cells) == 27 and not any("not run" in cell for cell in cells)
