@@ -12,9 +12,10 @@ from cnnlab import models
 from cnnlab.config import load_params, validate_params, validate_variant
 from cnnlab.errors import ConfigError
 from cnnlab.evaluation import load_model, predict_probabilities, tta_views
+from cnnlab.input_pipeline import batch_augmentation, epoch_batches
 from cnnlab.lookahead import Lookahead
 from cnnlab.models import family_airbench
-from cnnlab.training import OneCycle, batch_augmentation, epoch_batches
+from cnnlab.optimizers import OneCycle
 from tests.helpers import (
     REPO,
     kill_after_epochs_and_rerun,

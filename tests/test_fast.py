@@ -4,7 +4,8 @@ import numpy as np
 
 from cnnlab import models
 from cnnlab.config import load_params
-from cnnlab.training import batch_augmentation, compile_model, epoch_batches
+from cnnlab.input_pipeline import batch_augmentation, epoch_batches
+from cnnlab.training import compile_model
 
 FAST = load_params("params.yaml")["variants"]["fast"]
 CIFAR_CARD = {"shape": [32, 32, 3], "num_classes": 10, "normalization": "scale", "mean": [0, 0, 0], "std": [1, 1, 1]}

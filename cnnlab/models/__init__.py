@@ -24,7 +24,7 @@ def augmentation_layers(augmentation, image_size, seed, crop_flip_in_pipeline=Fa
     """Keras preprocessing layers: active in training only, identity at inference.
 
     With `crop_flip_in_pipeline`, pad-and-crop and the flip are left to the tf.data input
-    pipeline (cnnlab.training.batch_augmentation, measured cheaper there); they come first
+    pipeline (cnnlab.input_pipeline.batch_augmentation, measured cheaper there); they come first
     here too, so the order of the augmentations is the same either way.
     """
     steps = []
