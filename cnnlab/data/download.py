@@ -3,6 +3,8 @@
 The cache is keyed by URL: each download lives in a folder of its own for the URL it came from
 (the host, and a hash of the URL up to its file name), so two URLs that end in the same file
 name never share a copy, and the files of one folder on a server share one here (MNIST's four).
+pooch keys its cache the same way, but streams every attempt into a new temporary file that a
+failure deletes, so a cut transfer of the 170 MB CIFAR-10 archive would start over; hence this.
 """
 
 import hashlib
