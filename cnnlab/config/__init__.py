@@ -28,8 +28,19 @@ from cnnlab.config.fields import (
 from cnnlab.config.layers import validate_layers
 from cnnlab.errors import ConfigError
 
+# The one list of each concept params.yaml names (README "Layout"; the families are
+# cnnlab.config.families.OPTIONS): the datasets of data.dataset, each with its reader in
+# cnnlab.data.preparation.READERS (check_implemented at import), and the optimizers of
+# optimizer.name, each with the settings of OPTIMIZER it takes; Keras builds them by name.
 DATASETS = ("cifar10", "mnist", "fashion_mnist", "folder", "digits")
-OPTIMIZERS = ("adam", "sgd", "adadelta", "adagrad", "rmsprop", "adamw")
+OPTIMIZERS = {
+    "adam": (),
+    "sgd": ("momentum", "nesterov"),
+    "adadelta": (),
+    "adagrad": (),
+    "rmsprop": ("momentum",),
+    "adamw": (),
+}
 VARIANT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 DATA = {
@@ -141,6 +152,16 @@ VARIANT = {
         "adds both 1-pixel diagonal shifts of each (6 views)",
     ),
 }
+
+
+def check_implemented(listed, implemented, what):
+    """Raise ImportError unless the names `implemented` (a registry of implementations, keyed by
+    name) are exactly those `listed` on the config side; `what` says where each belongs."""
+    if set(implemented) != set(listed):
+        raise ImportError(
+            f"{what}: implemented {sorted(implemented)}, but the config lists {sorted(listed)}; "
+            "every name needs its entry on both sides"
+        )
 
 
 def validate_variant(variant, key):
