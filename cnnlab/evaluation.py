@@ -6,6 +6,7 @@ output index >= num_classes counts as wrong and is named `output_<i>`, and per-c
 metrics cover the real classes only.
 """
 
+import zipfile
 from pathlib import Path
 
 import keras
@@ -41,6 +42,11 @@ def load_test_split(root):
 def load_model(path, command):
     """A saved inference model; `command` is what produces it (named when it is missing)."""
     path = require(path, command)
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        # Keras calls such a file "File not found"
+        raise DataError(
+            f"{path}: damaged or cut short (not a complete .keras zip archive); rerun `{command}` to rebuild it"
+        )
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as error:  # keras raises many types for a corrupt or foreign file

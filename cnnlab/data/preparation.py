@@ -25,7 +25,9 @@ def prepare(data_params, out_dir, download_dir):
     """Read the dataset `data_params` describes, split it, write `out_dir` as a whole; return the card."""
     spec = ImageSpec.from_params(data_params)
     collection = read_collection(data_params, Path(download_dir), spec)
-    arrays = _load_splits(collection, select_splits(collection.labels, collection.is_test, data_params))
+    arrays = _load_splits(
+        collection, select_splits(collection.labels, collection.is_test, data_params, collection.classes)
+    )
     _report_skipped(collection.skipped, data_params["strict"])
     _check_every_class_trains(collection, arrays["train"][1])
     card = dataset_card(collection, arrays, data_params)
