@@ -3,6 +3,7 @@ here, and its stage must end with one `error:` line and exit status 2, or carry 
 `warning:` line, without losing or recording as valid anything it should not."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -11,7 +12,17 @@ import yaml
 import stages.evaluate
 import stages.prepare
 import stages.train
-from tests.helpers import REPO, small_variant, write_params, write_prepared
+from cnnlab.resume import resumed_epoch
+from tests.helpers import (
+    REPO,
+    checkpointed_epochs,
+    kill_once_checkpointed,
+    run_stage,
+    small_variant,
+    start_training,
+    write_params,
+    write_prepared,
+)
 
 
 def run_main(stage, argv, capsys):
@@ -101,3 +112,57 @@ def test_a_damaged_model_file_is_named_as_damaged_not_missing(tmp_path, monkeypa
     )
     assert not (tmp_path / "metrics").exists()
     assert json.loads((tmp_path / "models/small/card.json").read_text()) == card
+
+
+def test_training_that_diverges_fails_at_the_first_non_finite_loss_and_saves_no_model(tmp_path):
+    write_prepared(tmp_path / "data" / "prepared")
+    write_params(tmp_path, {"small": small_variant(epochs=3, optimizer={"name": "adam", "learning_rate": 1e12})})
+    result = run_stage(tmp_path, "stages.train", "small", check=False)
+    assert result.returncode == 2
+    line = one_error_line(result.stderr)
+    assert re.fullmatch(
+        r"error: variants\.small: training diverged \(loss nan\) in epoch 1, batch \d+; the learning rate "
+        r"\(1e\+12\) is the likely cause: lower variants\.small\.optimizer\.learning_rate\. No model was saved",
+        line,
+    ), line
+    assert "Epoch 2/3" not in result.stdout
+    assert not (tmp_path / "models").exists()
+    assert checkpointed_epochs(tmp_path) == 0, "the diverged epoch is not checkpointed"
+
+
+def test_the_divergence_check_also_runs_at_the_end_of_an_epoch():
+    """The multi-worker loop calls no batch hooks: the epoch's logs are checked too."""
+    from cnnlab.training import StopOnNonFiniteLoss, TrainingDiverged
+
+    guard = StopOnNonFiniteLoss("small", 0.5)
+    guard.on_epoch_end(0, {"loss": 1.5})
+    with pytest.raises(TrainingDiverged, match=r"^variants\.small: training diverged \(loss inf\) in epoch 4; "):
+        guard.on_epoch_end(3, {"loss": float("inf")})
+
+
+@pytest.mark.parametrize("damage", ["weights cut short", "checkpoint.json cut short"])
+def test_a_damaged_checkpoint_is_set_aside_and_the_run_completes(tmp_path, damage):
+    write_prepared(tmp_path / "data" / "prepared")
+    write_params(tmp_path, {"small": small_variant(epochs=5)})
+    kill_once_checkpointed([start_training(tmp_path)], tmp_path, epochs=2)
+    (folder,) = (tmp_path / "data/checkpoints/small").iterdir()
+    epoch = resumed_epoch(folder)
+    damaged = folder / (f"epoch-{epoch:04d}.keras" if damage == "weights cut short" else "checkpoint.json")
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    found = {path.name: path.read_bytes() for path in folder.iterdir()}
+
+    result = run_stage(tmp_path, "stages.train", "small")
+
+    where = folder.relative_to(tmp_path)
+    if damage == "weights cut short":
+        problem, outcome = f"{damaged.name} does not match its checksum", f"resuming after epoch {epoch - 1} instead"
+        assert f"resuming small from its checkpoint after epoch {epoch - 1}" in result.stdout
+    else:
+        problem, outcome = "checkpoint.json is unreadable", "starting afresh"
+        assert "resuming" not in result.stdout
+    warnings = [line for line in result.stderr.splitlines() if line.startswith(("warning", "error"))]
+    assert warnings == [f"warning: {where}: {problem}; {outcome} (the damaged checkpoint is kept in {where}.damaged-1)"]
+    aside = folder.with_name(f"{folder.name}.damaged-1")
+    assert {path.name: path.read_bytes() for path in aside.iterdir()} == found
+    assert json.loads((tmp_path / "models/small/training.json").read_text())["epochs_run"] == 5
+    assert not folder.exists(), "the run's own checkpoint is removed when it completes"
