@@ -21,7 +21,7 @@ from sklearn.metrics import (
 )
 
 from cnnlab import saved_layers  # noqa: F401 (registers the custom layers model.keras files may hold)
-from cnnlab.data.prepared import read_card, read_split
+from cnnlab.data.prepared import dataset_id, read_card, read_split
 from cnnlab.errors import DataError
 from cnnlab.fileio import atomic_path, load_json, require, write_json, write_text
 from cnnlab.layout import eval_dir, metrics_path, model_dir, per_class_path, prepared_dir, train_command
@@ -209,6 +209,7 @@ def evaluate_variant(variant, root=".", tta=False, batch_size=PREDICT_BATCH_SIZE
 
     metrics = compute_metrics(labels, probabilities, card["classes"])
     metrics.update(training_metrics(directory, variant))
+    metrics["dataset"] = dataset_id(card)
     with atomic_path(eval_dir(root, variant)) as tmp:
         tmp.mkdir()
         np.save(tmp / "probabilities.npy", probabilities)

@@ -4,14 +4,18 @@ here, and its stage must end with one `error:` line and exit status 2, or carry 
 
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
 import yaml
 
+import stages.compare
 import stages.evaluate
 import stages.prepare
+import stages.report
 import stages.train
+from cnnlab.data.prepared import dataset_id
 from cnnlab.resume import resumed_epoch
 from tests.helpers import (
     REPO,
@@ -23,6 +27,7 @@ from tests.helpers import (
     write_params,
     write_prepared,
 )
+from tests.test_report import CARD, LAYERS, TRAINING, build_project, write_png
 
 
 def run_main(stage, argv, capsys):
@@ -166,3 +171,63 @@ def test_a_damaged_checkpoint_is_set_aside_and_the_run_completes(tmp_path, damag
     assert {path.name: path.read_bytes() for path in aside.iterdir()} == found
     assert json.loads((tmp_path / "models/small/training.json").read_text())["epochs_run"] == 5
     assert not folder.exists(), "the run's own checkpoint is removed when it completes"
+
+
+def report_project(root, metrics_datasets, card_name="digits"):
+    """A project whose data/prepared/ holds `card_name`'s card, with metrics/<variant>.json
+    computed on the data `metrics_datasets` names ({variant: card name, or None for a metrics
+    file from before the `dataset` key}), and the report a previous run committed."""
+    card = {**CARD, "name": card_name}
+    variants = {name: {"layers": LAYERS} for name in metrics_datasets}
+    metrics = {
+        name: {"test_accuracy": 0.5 + index / 10, "dataset": dataset_id({**CARD, "name": dataset}) if dataset else None}
+        for index, (name, dataset) in enumerate(metrics_datasets.items())
+    }
+    build_project(root, variants, metrics, dict.fromkeys(variants, TRAINING["small"]), card)
+    for name, data in metrics.items():
+        if data["dataset"] is None:
+            del data["dataset"]
+        (root / "metrics" / f"{name}.json").write_text(json.dumps(data))
+        write_png(root / "report" / name / "curves.png", (4, 3), 50)
+    return root
+
+
+def test_compare_refuses_metrics_of_different_datasets(tmp_path, monkeypatch, capsys):
+    root = report_project(tmp_path, {"fast": "digits", "resnet": "cifar10", "alexnet": "cifar10"})
+    monkeypatch.chdir(root)
+    status, stderr = run_main(stages.compare, [], capsys)
+    assert status == 2
+    cifar = dataset_id({**CARD, "name": "cifar10"})
+    assert one_error_line(stderr) == (
+        f"error: metrics/ mixes datasets: fast on {dataset_id({**CARD, 'name': 'digits'})}, but the other 2 "
+        f"evaluated variants on {cifar}; rerun `dvc repro` to evaluate every variant on the same prepared data"
+    )
+    assert not (root / "plots" / "comparison.csv").exists()
+
+
+def test_the_report_refuses_metrics_of_other_data_and_deletes_nothing(tmp_path, monkeypatch, capsys):
+    """The issue's case: a digits run with one variant evaluated, the other metrics committed
+    from the CIFAR-10 run (before metrics named their data)."""
+    root = report_project(tmp_path, {"fast": "digits", "resnet": None, "alexnet": None})
+    committed = {path: path.read_bytes() for path in (root / "report").rglob("*") if path.is_file()}
+    monkeypatch.chdir(root)
+    status, stderr = run_main(stages.report, [], capsys)
+    assert status == 2
+    assert one_error_line(stderr) == (
+        "error: metrics/ mixes datasets: alexnet, resnet on data not recorded (metrics written before they "
+        "named their dataset), but data/prepared/card.json (the report's data) is "
+        f"{dataset_id({**CARD, 'name': 'digits'})}; rerun `dvc repro` to evaluate every variant on the same "
+        "prepared data"
+    )
+    assert {path: path.read_bytes() for path in (root / "report").rglob("*") if path.is_file()} == committed
+
+
+def test_the_report_keeps_the_committed_pictures_it_has_no_local_plots_for(tmp_path, monkeypatch, capsys):
+    root = report_project(tmp_path, {"fast": "digits", "resnet": "digits"})
+    shutil.rmtree(root / "plots" / "resnet")  # DVC-cached, not pulled: only the committed report has them
+    monkeypatch.chdir(root)
+    assert run_main(stages.report, [], capsys)[0] == 0
+    assert sorted(path.name for path in (root / "report" / "resnet").iterdir()) == ["curves.png"]
+    markdown = (root / "report" / "README.md").read_text()
+    assert "training curves (kept from the previous report: no plots/resnet/ here) of resnet" in markdown
+    assert sorted(path.name for path in (root / "report" / "fast").iterdir()) == ["confusion.png", "curves.png"]
