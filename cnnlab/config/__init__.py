@@ -6,6 +6,7 @@ imports TensorFlow: stages that only read params validate them in a fraction of 
 """
 
 import re
+from collections.abc import Hashable
 from pathlib import Path
 
 import yaml
@@ -272,10 +273,31 @@ def _check_multi_worker(variants):
             )
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key written twice in one mapping is an error (PyYAML
+    keeps the last one silently; DVC, which reads params.yaml too, rejects the file)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue  # PyYAML's own error names it
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(
+                    f"{self.name} line {line}: key {key!r} written twice (first at line {seen[key]}); "
+                    "keep one of them (DVC rejects this file too)"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def load_params(path="params.yaml"):
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as stream:
+            raw = yaml.load(stream, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found; run from the project root") from None
     except yaml.YAMLError as error:
