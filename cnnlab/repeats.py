@@ -6,18 +6,18 @@ The seeds are train.seed (the main run, read back from its metrics rather than t
 train.seed + 1, ... Each extra run is training.train_variant with only the seed changed, so it
 resumes from its epoch checkpoint after a kill like any training; a finished run's result is
 kept in data/checkpoints/<variant>/repeats/ until the record is written, so a killed stage
-goes on with the next seed.
+goes on with the next seed. TensorFlow is imported only when a seed is trained, so a stage
+capped to the main run alone (`repeats.max_runs: 1`, the quick look) takes about a second.
 """
 
 import shutil
 import tempfile
 from pathlib import Path
 
-import keras
 import numpy as np
 
+from cnnlab.data.prepared import read_split
 from cnnlab.errors import ConfigError, DataError
-from cnnlab.evaluation import load_model, load_test_split, predict_probabilities
 from cnnlab.fileio import load_json, read_json, write_json
 from cnnlab.layout import (
     checkpoint_dir,
@@ -29,7 +29,6 @@ from cnnlab.layout import (
 )
 from cnnlab.per_image import encode_correct, record_correct, split_fingerprint
 from cnnlab.statistics import seed_spread
-from cnnlab.training import train_variant
 
 
 def repeat_seeds(seed, runs):
@@ -44,7 +43,7 @@ def repeat_variant(name, variant, train, runs, root="."):
             f"repeats.runs.{name}: repeats train in one process, which train.distribute: multi_worker and "
             "train.cpu_replicas cannot; run the seeds as experiments (`dvc exp run -S train.seed=...`)"
         )
-    images, labels, card = load_test_split(root)
+    images, labels = read_split(prepared_dir(root), "test")
     test_split = split_fingerprint(images, labels)
     seeds = repeat_seeds(train["seed"], runs)
     accuracies, corrects = [], []
@@ -102,6 +101,11 @@ def seed_run(root, name, variant, train, images, labels):
     if result.exists():
         print(f"{name}: seed {train['seed']}: done before this run was interrupted, read back", flush=True)
         return record_correct(read_json(result), result)
+    import keras
+
+    from cnnlab.evaluation import load_model, predict_probabilities
+    from cnnlab.training import train_variant
+
     keras.backend.clear_session()  # each run starts from the same global state as a fresh process
     with tempfile.TemporaryDirectory(prefix=f"cnnlab-{name}-seed{train['seed']}-") as scratch:
         out_dir = Path(scratch) / "model"

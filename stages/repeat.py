@@ -17,7 +17,8 @@ def main(argv=None):
     params = load_params()
     variant = variant_params(params, args.variant)
     runs = repeat_runs(params, args.variant)
-    import_tensorflow_quietly()
+    if runs > 1:
+        import_tensorflow_quietly()
     from cnnlab.repeats import repeat_variant
 
     record = repeat_variant(args.variant, variant, train_settings(params, args.variant), runs)
