@@ -122,9 +122,8 @@ def test_the_pull_request_workflow_runs_the_same_command_on_git_tracked_files():
 
 
 def test_the_summary_imports_only_what_the_workflow_installs():
-    code = (
-        "import sys, stages.pr_summary, stages.significance; "
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'yaml', 'pandas', 'dvc', 'sklearn'}))"
-    )
+    heavy = "{'tensorflow', 'keras', 'yaml', 'pandas', 'dvc', 'sklearn'}"
+    loaded = "{m.split('.')[0] for m in sys.modules}"
+    code = f"import sys, stages.pr_summary, stages.significance; print(sorted({loaded} & {heavy}))"
     shown = subprocess.run(["python", "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert json.loads(shown.stdout.replace("'", '"')) == []
