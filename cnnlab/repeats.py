@@ -4,13 +4,13 @@ per-image correctness and spread go to metrics/repeats/<variant>.json (cnnlab.pe
 
 The seeds are train.seed (the main run, read back from its metrics rather than trained again),
 train.seed + 1, ... Each extra run is training.train_variant with only the seed changed, so it
-resumes from its epoch checkpoint after a kill like any training; a finished run's result is
-kept in data/checkpoints/<variant>/repeats/ until the record is written, so a killed stage
-goes on with the next seed. TensorFlow is imported only when a seed is trained, so a stage
+resumes from its epoch checkpoint after a kill like any training. A finished run's per-image
+correctness is kept in data/checkpoints/<variant>/repeats/, named by the fingerprint of
+everything that shaped it (as its checkpoint is): a killed stage goes on with the next seed, and
+asking for more runs later trains only the new seeds. TensorFlow is imported only when a seed is trained, so a stage
 capped to the main run alone (`repeats.max_runs: 1`, the quick look) takes about a second.
 """
 
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -57,7 +57,6 @@ def repeat_variant(name, variant, train, runs, root="."):
         print(f"{name}: seed {seed}: test accuracy {accuracies[-1]:.4f}", flush=True)
     record = repeats_record(seeds, accuracies, corrects, test_split)
     write_json(repeats_path(root, name), record)
-    shutil.rmtree(results_dir(root, name), ignore_errors=True)
     return record
 
 
