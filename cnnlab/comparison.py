@@ -9,7 +9,7 @@ import pandas as pd
 from cnnlab.config.families import FAMILIES
 from cnnlab.errors import UserError
 from cnnlab.fileio import load_json, write_text
-from cnnlab.layout import comparison_dir, evaluate_command, metrics_path, model_dir, train_command
+from cnnlab.layout import comparison_dir, details_path, evaluate_command, metrics_path, model_dir, train_command
 from cnnlab.plotting import plot_comparison, save_figure
 
 NOT_RECORDED = "data not recorded (metrics written before they named their dataset)"
@@ -78,7 +78,13 @@ def variant_row(name, variant, root):
     if not path.exists():
         return {**row, "evaluated": False}
     metrics = load_json(path, evaluate_command(name))
-    return {**row, **training_facts(root, name), **metrics, "evaluated": True}
+    return {**row, **training_facts(root, name), **metrics, **evaluation_facts(root, name), "evaluated": True}
+
+
+def evaluation_facts(root, variant):
+    """The best epoch, from metrics/details/<variant>.json (git-tracked, no DVC metric)."""
+    path = details_path(root, variant)
+    return {"best_epoch": load_json(path, evaluate_command(variant)).get("best_epoch")} if path.exists() else {}
 
 
 def training_facts(root, variant):

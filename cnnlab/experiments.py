@@ -16,7 +16,7 @@ from numbers import Real
 import pandas as pd
 
 from cnnlab.errors import UserError
-from cnnlab.layout import live_dir, metrics_path
+from cnnlab.layout import metrics_path, running_live_path
 
 # params: params.yaml as a nested dict; metrics: {file: {key: value}} of the files DVC could read;
 # baseline: the workspace or a commit rather than an experiment
@@ -66,9 +66,9 @@ def flat(tree, prefix=""):
 
 
 def variant_metrics(run, variant):
-    """The variant's metrics in `run`: the evaluate stage's, and the live log of its latest epoch
-    (step, eval.accuracy, eval.loss), which DVC also reads from experiments still running."""
-    files = (metrics_path(".", variant), live_dir(".", variant) / "metrics.json")
+    """The variant's metrics in `run`: the evaluate stage's, and the live summary of its latest
+    epoch (step, eval.accuracy, eval.loss), which exists while it trains."""
+    files = (metrics_path(".", variant), running_live_path(".", variant))
     return {key: value for path in files for key, value in run.metrics.get(path.as_posix(), {}).items()}
 
 

@@ -25,6 +25,7 @@ import keras
 import numpy as np
 
 from cnnlab.fileio import DiskFullError, atomic_path, write_json
+from cnnlab.layout import running_live_path
 
 CHECKPOINT = "checkpoint.json"
 HISTORY = "history.csv"
@@ -212,9 +213,23 @@ def read_history(history_csv):
     return {name: [row[name] for row in rows] for name in names}
 
 
+def live_summary(live_dir):
+    """Where the latest epoch of the run logging into dvclive/<variant>/ is summarised while it
+    trains (layout.running_live_path): not in dvclive/<variant>/metrics.json, which would stay
+    a DVC metric, and a row of `dvc metrics show`, after the run."""
+    live_dir = Path(live_dir)
+    return running_live_path(live_dir.parent.parent, live_dir.name)
+
+
+def end_live_log(live_dir):
+    """The run is over: its latest epoch stops being a DVC metric (dvclive's plots stay)."""
+    live_summary(live_dir).unlink(missing_ok=True)
+
+
 def live_log(live_dir, history_csv, first_epoch, selected):
     """dvclive's Keras callback logging each epoch into `live_dir` as it ends, so `dvc exp show`
-    and the DVC extension for VS Code follow a running or queued experiment.
+    and the DVC extension for VS Code follow a running or queued experiment: the per-epoch plots
+    in `live_dir`, the latest epoch in `live_summary(live_dir)` until `end_live_log`.
 
     The log is rebuilt first from the epochs the checkpoint committed (the CSV rows before
     `first_epoch`), so it always matches the checkpoint: a kill can leave dvclive's own files
@@ -225,11 +240,19 @@ def live_log(live_dir, history_csv, first_epoch, selected):
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
 
+    summary = live_summary(live_dir)
+
+    class RunningLive(Live):
+        @property
+        def metrics_file(self):
+            return str(summary)
+
     class LiveLog(DVCLiveCallback):
         def on_epoch_end(self, epoch, logs=None):
             super().on_epoch_end(epoch, selected(logs or {}))
 
-    callback = LiveLog(live=Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=False, report=None))
+    summary.parent.mkdir(parents=True, exist_ok=True)
+    callback = LiveLog(live=RunningLive(dir=str(live_dir), save_dvc_exp=False, dvcyaml=False, report=None))
     for row in history_rows(history_csv)[:first_epoch] if Path(history_csv).exists() else []:
         callback.on_epoch_end(int(row.pop("epoch")), row)
     return callback

@@ -25,7 +25,9 @@ def configure_tensorflow(seed, deterministic, threads, mixed_precision):
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-    if threads:
+    # a process that trains several runs (repeat@<variant>) comes here again: TensorFlow refuses
+    # to change the thread count once it runs, even to the same value
+    if threads and tf.config.threading.get_intra_op_parallelism_threads() != threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
     keras.mixed_precision.set_global_policy(hardware.POLICIES[mixed_precision or None])
 
@@ -147,6 +149,8 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
         history = main_head_history(resume.read_history(backup_dir / "history.csv"), main_head_prefix(training_model))
         summary = training_summary(variant, history, len(data.x_train), len(data.x_val), epochs, replicas)
         save_model_outputs(out_dir, inference_model, data.card, history, summary)
+        if live_dir is not None:
+            resume.end_live_log(live_dir)
     shutil.rmtree(backup_dir, ignore_errors=True)
 
 

@@ -3,6 +3,7 @@ table of our test accuracies beside the original experiment's, from `dvc exp sho
 
     dvc exp show --json > /tmp/exps.json        # add --rev <commit> if the grid ran on an older one
     python scripts/grid_table.py /tmp/exps.json > docs/seed001_grid.md
+    python scripts/grid_table.py /tmp/exps.json --spread metrics/repeats/seed001_exp1.json   # + the noise floor
 
 Each cell takes the newest experiment with those three settings (the workspace or baseline
 commit if no experiment has them); a cell no run covers says so.
@@ -10,6 +11,7 @@ commit if no experiment has them); a cell no run covers says so.
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -50,9 +52,23 @@ def markdown(results):
     return "\n".join(lines)
 
 
+def noise_floor(record, source):
+    """One line on the seed spread of one cell (repeat@seed001_exp1's record): how far apart two
+    runs of the same settings land, against which the grid's differences are to be read."""
+    accuracies = [100 * accuracy for accuracy in record.get("test_accuracies", [])]
+    if len(accuracies) < 2:
+        raise SystemExit(f"error: {source}: needs at least 2 runs (repeats.runs.{VARIANT} in params.yaml)")
+    mean, std = statistics.mean(accuracies), statistics.stdev(accuracies)
+    return (
+        f"Noise floor: {VARIANT} at its params.yaml settings, {len(accuracies)} seeds: {mean:.2f} ± {std:.2f} % "
+        f"(mean ± std), {min(accuracies):.2f}-{max(accuracies):.2f} % ({source}).\n"
+    )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("json", help="the output of `dvc exp show --json` ('-' for standard input)")
+    parser.add_argument("--spread", help=f"metrics/repeats/{VARIANT}.json: print the seed spread of one cell too")
     args = parser.parse_args(argv)
     try:
         shown = json.load(sys.stdin if args.json == "-" else open(args.json, encoding="utf-8"))
@@ -61,6 +77,12 @@ def main(argv=None):
     results = grid_results(experiments(shown))
     if not results:
         raise SystemExit(f"error: no run of {VARIANT} with test metrics; run the grid first (README, Studies)")
+    if args.spread:
+        try:
+            record = json.loads(Path(args.spread).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise SystemExit(f"error: {args.spread}: not a repeats record ({error})") from None
+        print(noise_floor(record, args.spread))
     print(
         f"Ours in bold (test split, never used for selection), the original's in brackets; {len(results)} of 27 run.\n"
     )

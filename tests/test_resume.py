@@ -10,6 +10,7 @@ import pytest
 from cnnlab.resume import (
     EpochCheckpoint,
     ResumableEarlyStopping,
+    end_live_log,
     keep_history_before,
     live_log,
     read_history,
@@ -101,7 +102,7 @@ def read_tsv(path):
 
 
 def test_live_log_is_rebuilt_from_the_committed_epochs_then_continues(tmp_path):
-    log, live = tmp_path / "history.csv", tmp_path / "dvclive"
+    log, live = tmp_path / "history.csv", tmp_path / "dvclive" / "small"
     log.write_text(
         "epoch,accuracy,loss,val_accuracy,val_loss,epoch_seconds\n0,0.5,1.2,0.4,1.3,9\n"
         "1,0.6,1.0,0.55,1.1,9\n2,0.7,0.9,0.6,1.0,9\n"
@@ -114,18 +115,21 @@ def test_live_log_is_rebuilt_from_the_committed_epochs_then_continues(tmp_path):
     callback.on_epoch_end(2, {"accuracy": 0.8, "loss": 0.5, "val_accuracy": 0.65, "val_loss": 0.9})
 
     assert read_tsv(live / "plots/metrics/eval/accuracy.tsv") == [(0, 0.4), (1, 0.55), (2, 0.65)]
-    summary = json.loads((live / "metrics.json").read_text())
+    summary = json.loads((tmp_path / "dvclive/_running/small.json").read_text())
     assert summary == {"eval": {"accuracy": 0.65, "loss": 0.9}, "step": 2}
+    assert not (live / "metrics.json").exists(), "a finished run's latest epoch is no row of `dvc metrics show`"
+    end_live_log(live)
+    assert not (tmp_path / "dvclive/_running/small.json").exists()
 
 
 def test_a_single_committed_epoch_resumes_at_step_one(tmp_path):
     """dvclive's own resume=True would log the next epoch at step 0 again."""
     log = tmp_path / "history.csv"
     log.write_text("epoch,loss,val_loss\n0,1.2,1.3\n")
-    callback = live_log(tmp_path / "dvclive", log, first_epoch=1, selected=progress_metrics)
+    callback = live_log(tmp_path / "dvclive" / "small", log, first_epoch=1, selected=progress_metrics)
     callback.on_epoch_end(1, {"loss": 1.0, "val_loss": 1.1})
 
-    assert read_tsv(tmp_path / "dvclive/plots/metrics/eval/loss.tsv") == [(0, 1.3), (1, 1.1)]
+    assert read_tsv(tmp_path / "dvclive/small/plots/metrics/eval/loss.tsv") == [(0, 1.3), (1, 1.1)]
 
 
 def test_progress_metrics_are_the_main_heads_validation_scores():
