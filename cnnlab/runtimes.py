@@ -42,19 +42,26 @@ def load_exported(path, threads=1):
         raise DataError(f"{path}: cannot load it ({first_line})") from None
 
 
-class LiteRTModel:
+class RuntimeModel:
+    """What cnnlab.evaluation asks of a model: `input_shape` (None, H, W, C) and `predict_on_batch`."""
+
+    def predict_on_batch(self, images):
+        return self(images)
+
+
+class LiteRTModel(RuntimeModel):
     def __init__(self, path, threads):
         from ai_edge_litert.interpreter import Interpreter
 
         self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
-        self.input_shape = tuple(int(size) for size in self.input["shape_signature"][1:])
+        self.input_shape = (None, *(int(size) for size in self.input["shape_signature"][1:]))
         self.batch = None
 
     def _resize(self, batch):
         if batch != self.batch:
-            self.interpreter.resize_tensor_input(self.input["index"], [batch, *self.input_shape])
+            self.interpreter.resize_tensor_input(self.input["index"], [batch, *self.input_shape[1:]])
             self.interpreter.allocate_tensors()
             self.batch = batch
 
@@ -65,7 +72,7 @@ class LiteRTModel:
         return self.interpreter.get_tensor(self.output["index"])
 
 
-class OnnxModel:
+class OnnxModel(RuntimeModel):
     def __init__(self, path, threads):
         import onnxruntime
 
@@ -74,7 +81,7 @@ class OnnxModel:
         options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
-        self.input_shape = tuple(self.session.get_inputs()[0].shape[1:])
+        self.input_shape = (None, *self.session.get_inputs()[0].shape[1:])
 
     def __call__(self, images):
         return self.session.run(None, {self.input_name: np.asarray(images, dtype=np.float32)})[0]
