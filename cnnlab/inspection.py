@@ -268,7 +268,7 @@ def explanations(explain, labels, probabilities, indices):
 
 def plot_explained_predictions(images, labels, probabilities, names, indices, title, heatmaps):
     pairs = min(4, math.ceil(math.sqrt(len(indices))))
-    figure, axes = image_grid(2 * len(indices), columns=2 * pairs)
+    figure, axes = image_grid(2 * len(indices), columns=2 * pairs, title_lines=3)  # the third: the xlabel
     for number, index in enumerate(indices):
         guess, actual = probabilities[index].argmax(), labels[index]
         left, right = axes[2 * number], axes[2 * number + 1]
