@@ -9,7 +9,17 @@ import pandas as pd
 from cnnlab.config.families import FAMILIES
 from cnnlab.errors import UserError
 from cnnlab.fileio import load_json, write_text
-from cnnlab.layout import comparison_dir, details_path, evaluate_command, metrics_path, model_dir, train_command
+from cnnlab.layout import (
+    EXPORT_FORMATS,
+    comparison_dir,
+    details_path,
+    evaluate_command,
+    export_command,
+    export_metrics_path,
+    metrics_path,
+    model_dir,
+    train_command,
+)
 from cnnlab.plotting import plot_comparison, save_figure
 
 NOT_RECORDED = "data not recorded (metrics written before they named their dataset)"
@@ -28,6 +38,17 @@ TABLE_COLUMNS = {
     "optimizer": "optimizer",
     "learning_rate": "learning rate",
 }
+# The exported files (export@<variant>): batch-1 latency of the Keras model, then each format's
+# file size, batch-1 latency and test accuracy scored by its own runtime.
+EXPORT_FIGURES = {"size_kb": "size (kB)", "latency_ms": "ms/image", "test_accuracy": "test accuracy"}
+TABLE_COLUMNS.update(
+    {"keras_latency_ms": "Keras ms/image"}
+    | {
+        f"{name}_{figure}": f"{label} {header}"
+        for name, (_, label) in EXPORT_FORMATS.items()
+        for figure, header in EXPORT_FIGURES.items()
+    }
+)
 
 
 def variant_rows(variants, root=".", descriptions=None):
@@ -78,7 +99,14 @@ def variant_row(name, variant, root):
     if not path.exists():
         return {**row, "evaluated": False}
     metrics = load_json(path, evaluate_command(name))
-    return {**row, **training_facts(root, name), **metrics, **evaluation_facts(root, name), "evaluated": True}
+    return {
+        **row,
+        **training_facts(root, name),
+        **metrics,
+        **evaluation_facts(root, name),
+        **export_facts(root, name),
+        "evaluated": True,
+    }
 
 
 def evaluation_facts(root, variant):
@@ -95,6 +123,24 @@ def training_facts(root, variant):
         return {}
     training = load_json(path, train_command(variant))
     return {key: training[key] for key in TRAINING_FACTS if key in training}
+
+
+def export_facts(root, variant):
+    """Flat `<format>_<figure>` keys from metrics/export/<variant>.json, and `<format>_skipped`
+    (why a format was not exported); nothing before export@<variant> has run."""
+    path = export_metrics_path(root, variant)
+    if not path.exists():
+        return {}
+    export = load_json(path, export_command(variant))
+    facts = {"keras_latency_ms": export["keras"]["latency_ms"], "keras_test_accuracy": export["keras"]["test_accuracy"]}
+    for name in EXPORT_FORMATS:
+        figures = export.get(name, {})
+        if "size_bytes" in figures:
+            figures = {**figures, "size_kb": figures["size_bytes"] / 1000}
+        facts.update({f"{name}_{key}": value for key, value in figures.items() if key in EXPORT_FIGURES})
+        if "skipped" in figures:
+            facts[f"{name}_skipped"] = figures["skipped"]
+    return facts
 
 
 def architecture(variant):

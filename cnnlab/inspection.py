@@ -230,22 +230,66 @@ def evenly_spaced(total, count):
     return np.unique(np.linspace(0, total - 1, min(count, total)).round().astype(int))
 
 
-def plot_predictions(images, labels, probabilities, names, indices, title):
+def plot_predictions(images, labels, probabilities, names, indices, title, heatmaps=None):
     """Grid of test images titled with true class, predicted class and its probability;
-    wrong predictions framed and titled in red."""
+    wrong predictions framed and titled in red.
+
+    `heatmaps` (from `explanations`): each image becomes a pair of panels, the image under the
+    Grad-CAM heatmap of its predicted class, then under that of its true class when they
+    differ (else the image alone)."""
+    if heatmaps is not None:
+        return plot_explained_predictions(images, labels, probabilities, names, indices, title, heatmaps)
     figure, axes = image_grid(len(indices), columns=min(8, math.ceil(math.sqrt(len(indices)))))
-    predicted = probabilities.argmax(axis=1)
     for ax, index in zip(axes, indices):
-        guess = predicted[index]
         show_image(ax, images[index])
-        ax.set_title(
-            f"#{index} true: {names[labels[index]]}\npred: {names[guess]} ({probabilities[index, guess]:.2f})",
-            fontsize=9,
-        )
-        if guess != labels[index]:
-            mark_wrong(ax)
+        title_prediction(ax, index, labels, probabilities, names)
     figure.suptitle(title)
     return figure
+
+
+def title_prediction(ax, index, labels, probabilities, names):
+    guess = probabilities[index].argmax()
+    ax.set_title(
+        f"#{index} true: {names[labels[index]]}\npred: {names[guess]} ({probabilities[index, guess]:.2f})",
+        fontsize=9,
+    )
+    if guess != labels[index]:
+        mark_wrong(ax)
+
+
+def explanations(explain, labels, probabilities, indices):
+    """{"predicted": heatmaps, "true": heatmaps} of the images at `indices`, by `explain`
+    (images' indices, classes -> heatmaps; cnnlab.gradcam.heatmaps bound to a model)."""
+    indices = np.asarray(indices, dtype=int)
+    predicted = probabilities[indices].argmax(axis=1)
+    maps = explain(np.concatenate([indices, indices]), np.concatenate([predicted, labels[indices]]))
+    return {"predicted": maps[: len(indices)], "true": maps[len(indices) :]}
+
+
+def plot_explained_predictions(images, labels, probabilities, names, indices, title, heatmaps):
+    pairs = min(4, math.ceil(math.sqrt(len(indices))))
+    figure, axes = image_grid(2 * len(indices), columns=2 * pairs, title_lines=3)  # the third: the xlabel
+    for number, index in enumerate(indices):
+        guess, actual = probabilities[index].argmax(), labels[index]
+        left, right = axes[2 * number], axes[2 * number + 1]
+        overlay_heatmap(left, images[index], heatmaps["predicted"][number])
+        title_prediction(left, index, labels, probabilities, names)
+        left.set_xlabel(f"where it saw {names[guess]}", fontsize=8)
+        if guess != actual:
+            overlay_heatmap(right, images[index], heatmaps["true"][number])
+            right.set_title(f"#{index} Grad-CAM of\nthe true class", fontsize=9)
+            right.set_xlabel(f"where it saw {names[actual]}", fontsize=8)
+        else:
+            show_image(right, images[index])
+            right.set_title(f"#{index}\nthe image", fontsize=9)
+    figure.suptitle(f"{title}; Grad-CAM heatmaps (red: most evidence)")
+    return figure
+
+
+def overlay_heatmap(ax, image, heatmap, alpha=0.45):
+    """A raw 0-255 image with a [0, 1] heatmap of its size laid over it (jet colours), no ticks."""
+    show_image(ax, image)
+    ax.imshow(heatmap, cmap="jet", vmin=0, vmax=1, alpha=alpha, interpolation="bilinear")
 
 
 def wrong_predictions(labels, probabilities):
@@ -256,8 +300,9 @@ def wrong_predictions(labels, probabilities):
     return wrong[np.argsort(-confidence, kind="stable")]
 
 
-def plot_mistakes(images, labels, probabilities, names, limit):
-    """The `limit` most confidently wrong test images."""
+def plot_mistakes(images, labels, probabilities, names, limit, explain=None):
+    """The `limit` most confidently wrong test images; with `explain` (see `explanations`),
+    each beside the Grad-CAM heatmaps of its predicted and its true class."""
     wrong = wrong_predictions(labels, probabilities)
     if len(wrong) == 0:
         return empty_figure("No misclassified test images")
@@ -269,6 +314,7 @@ def plot_mistakes(images, labels, probabilities, names, limit):
         names,
         shown,
         f"The {len(shown)} most confident mistakes ({len(wrong)} wrong of {len(labels)})",
+        explanations(explain, labels, probabilities, shown) if explain else None,
     )
 
 

@@ -24,6 +24,10 @@ def evaluate_command(variant):
     return f"dvc repro evaluate@{variant}"
 
 
+def export_command(variant):
+    return f"dvc repro export@{variant}"
+
+
 def prepared_dir(root="."):
     return Path(root) / PREPARED_DIR
 
@@ -75,6 +79,25 @@ def running_live_path(root, variant):
 
 def repeat_command(variant):
     return f"dvc repro repeat@{variant}"
+
+
+# What export@<variant> writes into exports/<variant>/: each format's file, and its name in tables.
+EXPORT_FORMATS = {
+    "tflite": ("model.tflite", "LiteRT float"),
+    "tflite_dynamic": ("model_dynamic.tflite", "LiteRT dynamic-range int8"),
+    "onnx": ("model.onnx", "ONNX"),
+}
+
+
+def exports_dir(root, variant):
+    """The variant's exported files (one per format) and the card.json predict needs beside them."""
+    return Path(root) / "exports" / variant
+
+
+def export_metrics_path(root, variant):
+    """Size, latency and test accuracy of each exported file: a plain output, not a DVC metric
+    (keeps `dvc exp show` at a handful of columns per variant)."""
+    return Path(root) / "metrics" / "export" / f"{variant}.json"
 
 
 def plots_dir(root, variant):

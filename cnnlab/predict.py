@@ -4,6 +4,10 @@
     python -m stages.predict --model path/to/model.keras IMAGE_OR_FOLDER...   (card.json beside it)
     python -m stages.predict --model FOLDER IMAGE_OR_FOLDER...   (model.keras and card.json in it, as
                                                                `dvc artifacts get . VARIANT` fetches them)
+    python -m stages.predict --model exports/VARIANT/model.tflite|model.onnx IMAGE_OR_FOLDER...
+                                   (an exported file, run by ai-edge-litert or onnxruntime; card.json beside it)
+    python -m stages.predict --variant NAME --explain DIR IMAGE_OR_FOLDER...
+                                   (also writes DIR/<image>.png: the image under the Grad-CAM heatmap of its top class)
 
 The model takes raw 0-255 pixels (normalization is inside it), so an image only needs the
 dataset's channel conversion and resize (card.json `shape`), done by the same function that
@@ -18,14 +22,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from PIL import Image
 
+from cnnlab import gradcam, runtimes
 from cnnlab.config import load_params, variant_params
 from cnnlab.data.images import IMAGE_SUFFIXES, ImageSpec, load_image_file
 from cnnlab.errors import DataError, UserError, exit_on_user_error
 from cnnlab.evaluation import check_input_shape, load_model, output_names, predict_probabilities
 from cnnlab.fileio import load_json
+from cnnlab.inspection import overlay_heatmap
 from cnnlab.layout import model_dir, train_command
+from cnnlab.plotting import save_figures, show_image
 
 UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 
@@ -61,6 +69,8 @@ def load_classifier(variant=None, model_path=None):
         if Path(model_path).is_dir():  # a variant's folder, as `dvc artifacts get` fetches it
             model_path = Path(model_path) / "model.keras"
         directory, command = Path(model_path).parent, "dvc repro train@<variant>"
+    if Path(model_path).suffix in runtimes.RUNTIME_MODULES:
+        return runtimes.load_exported(model_path), load_json(directory / "card.json", "dvc repro export@<variant>")
     model = load_model(model_path, command)
     return model, load_json(directory / "card.json", command)
 
@@ -71,8 +81,11 @@ def top_predictions(probabilities, names, top_k):
     return [(names[i], float(probabilities[i])) for i in order]
 
 
-def classify_files(model, card, paths, top_k=3, tta=False):
-    """Classify image files; returns ({file: [(class, probability)]}, [error message per unreadable file])."""
+def classify_files(model, card, paths, top_k=3, tta=False, explain_to=None, layer=None):
+    """Classify image files; returns ({file: [(class, probability)]}, [error message per unreadable file]).
+
+    `explain_to`: a folder that gets one PNG per image, the image under the Grad-CAM heatmap of
+    its top class (`layer`: the layer to explain, default the last spatial conv feature map)."""
     files = expand_paths(paths)
     if not files:
         raise UserError(f"no image files found in {', '.join(map(str, paths))}")
@@ -89,7 +102,43 @@ def classify_files(model, card, paths, top_k=3, tta=False):
     check_input_shape(model, batch, "card.json shape")
     probabilities = predict_probabilities(model, batch, tta=tta)
     names = output_names(card["classes"], probabilities.shape[1])
+    if explain_to is not None:
+        write_explanations(model, batch, probabilities, names, loaded, explain_to, layer)
     return {path: top_predictions(row, names, top_k) for path, row in zip(loaded, probabilities)}, errors
+
+
+def check_explainable(model, layer):
+    """One line, before anything is classified, when `model` cannot be explained by Grad-CAM."""
+    if isinstance(model, runtimes.RuntimeModel):
+        raise UserError(
+            "--explain needs the Keras model (--variant or a model.keras): an exported file has no gradients"
+        )
+    gradcam.target_tensor(model, layer)
+
+
+def explanation_names(paths):
+    """One PNG name per image file: its stem, numbered from 2 when two files share one."""
+    names, seen = [], {}
+    for path in paths:
+        stem = Path(path).stem
+        seen[stem] = seen.get(stem, 0) + 1
+        names.append(f"{stem}.png" if seen[stem] == 1 else f"{stem}-{seen[stem]}.png")
+    return names
+
+
+def write_explanations(model, images, probabilities, names, paths, directory, layer):
+    top = probabilities.argmax(axis=1)
+    heatmaps = gradcam.heatmaps(model, images, top, layer)
+    figures = {}
+    for name, image, heatmap, row, guess in zip(explanation_names(paths), images, heatmaps, probabilities, top):
+        figure = Figure(figsize=(5, 2.9))
+        plain, explained = figure.subplots(1, 2)
+        show_image(plain, image)
+        plain.set_title(Path(name).stem, fontsize=9)
+        overlay_heatmap(explained, image, heatmap)
+        explained.set_title(f"Grad-CAM of {names[guess]} ({row[guess]:.2f})", fontsize=9)
+        figures[name] = figure
+    save_figures(figures, directory)
 
 
 def format_table(results):
@@ -122,8 +171,9 @@ def parse_args(argv, prog="python -m stages.predict"):
     source.add_argument("--variant", help="a trained variant: loads models/VARIANT/")
     source.add_argument(
         "--model",
-        help="a model.keras file with the dataset's card.json beside it, or the "
-        "folder holding both (what `dvc artifacts get` fetches)",
+        help="a model.keras file with the dataset's card.json beside it, the "
+        "folder holding both (what `dvc artifacts get` fetches), or an exported model.tflite / model.onnx "
+        "(exports/VARIANT/, card.json beside it)",
     )
     parser.add_argument("images", nargs="+", help="image files or folders of images")
     parser.add_argument("--top-k", type=int, default=3, help="classes shown per image (default 3)")
@@ -132,6 +182,17 @@ def parse_args(argv, prog="python -m stages.predict"):
         "--tta",
         action="store_true",
         help="average with the mirrored image (a variant with `tta` set uses its own views by default)",
+    )
+    parser.add_argument(
+        "--explain",
+        metavar="DIR",
+        type=Path,
+        help="write DIR/<image>.png: the Grad-CAM heatmap of each image's top class",
+    )
+    parser.add_argument(
+        "--explain-layer",
+        metavar="NAME",
+        help="the layer Grad-CAM explains (default: the last spatial conv feature map)",
     )
     args = parser.parse_args(argv)
     if args.top_k < 1:
@@ -149,7 +210,9 @@ def main(argv=None, prog="python -m stages.predict"):
     args = parse_args(argv, prog)
     model, card = load_classifier(args.variant, args.model)
     tta = (args.variant is not None and variant_uses_tta(args.variant)) or args.tta
-    results, errors = classify_files(model, card, args.images, args.top_k, tta)
+    if args.explain is not None:
+        check_explainable(model, args.explain_layer)
+    results, errors = classify_files(model, card, args.images, args.top_k, tta, args.explain, args.explain_layer)
     for error in errors:
         print(f"error: {error}", file=sys.stderr)
     if results:

@@ -23,7 +23,7 @@ from cnnlab.comparison import check_one_dataset, comparison_frame, variant_rows
 from cnnlab.data.prepared import dataset_id, read_card
 from cnnlab.errors import DataError, UserError
 from cnnlab.fileio import atomic_path
-from cnnlab.layout import REPORT_DIR, evaluate_command, plots_dir, prepared_dir
+from cnnlab.layout import EXPORT_FORMATS, REPORT_DIR, evaluate_command, plots_dir, prepared_dir
 from cnnlab.plotting import plot_comparison, save_figure
 from cnnlab.reported import DATASET, DIFFERENCE_REASONS, DIFFERENCE_TO_EXPLAIN, SEED_RESULTS
 from cnnlab.significance import annotate, p_value
@@ -34,6 +34,7 @@ VARIANT_IMAGES = {
     "curves.png": "training curves",
     "confusion.png": "confusion matrix",
     "per_class.png": "per-class precision and recall",
+    "mistakes.png": "most confident mistakes, with Grad-CAM heatmaps of the predicted and the true class",
 }
 # Pixels: the pipeline's plots are up to 1400 wide (20-class confusion); smaller keeps the committed report light.
 MAX_IMAGE_SIDE = 1000
@@ -197,6 +198,46 @@ def inside_seed_range(accuracy, spread):
     return f"no, {100 * gap:.1f} pt {side}"
 
 
+EXPORT_TITLE = "Exported models"
+EXPORT_INTRO = (
+    "Each variant as the files a deployment runs (export@<variant>, Keras's model.export): LiteRT float, "
+    "LiteRT with dynamic-range int8 weights, and ONNX. Latency: the median of batch-1 calls on this "
+    "machine's CPU, after warm-up, in the runtime a deployment uses (ai-edge-litert, onnxruntime); test "
+    "accuracy: scored by that runtime, the difference to the Keras model (without test-time augmentation) "
+    "in points."
+)
+
+
+def export_headers():
+    """(header, HTML cell class) of the export table."""
+    headers = [("variant", None), ("Keras test accuracy", "number"), ("Keras ms/image", "number")]
+    for _, label in EXPORT_FORMATS.values():
+        headers += [(f"{label} size", "number"), (f"{label} ms/image", "number"), (f"{label} test accuracy", "number")]
+    return headers
+
+
+def export_cells(rows):
+    """(cell rows, notes): one row per exported variant, best first, and one line per format
+    that was not exported (why)."""
+    cell_rows, notes = [], []
+    for row in rows:
+        if row.get("keras_latency_ms") is None:
+            continue
+        keras_accuracy = row.get("keras_test_accuracy", row["test_accuracy"])
+        cells = [row["variant"], formatted(row.get("keras_test_accuracy"), percent), f"{row['keras_latency_ms']:.2f}"]
+        for name, (_, label) in EXPORT_FORMATS.items():
+            if f"{name}_skipped" in row:
+                notes.append(f"{row['variant']}, {label}: {row[f'{name}_skipped']}")
+            accuracy = row.get(f"{name}_test_accuracy")
+            cells += [
+                formatted(row.get(f"{name}_size_kb"), "{:,.1f} kB".format),
+                formatted(row.get(f"{name}_latency_ms"), "{:.2f}".format),
+                MISSING if accuracy is None else f"{accuracy:.2%} ({100 * (accuracy - keras_accuracy):+.2f} pt)",
+            ]
+        cell_rows.append(cells)
+    return cell_rows, notes
+
+
 def variant_details(row):
     """(label, text) facts shown under a variant's heading; unknown ones are left out."""
     flops = EngFormatter(unit="FLOPs", places=1)
@@ -292,6 +333,16 @@ def markdown_reproduction(rows, dataset):
     return intro + markdown_table(headers, numeric, cells) + [""]
 
 
+def markdown_export(rows):
+    cells, notes = export_cells(rows)
+    if not cells:
+        return []
+    headers = export_headers()
+    intro = [f"## {EXPORT_TITLE}", "", markdown_text(EXPORT_INTRO), ""]
+    table = markdown_table([h for h, _ in headers], [kind == "number" for _, kind in headers], cells)
+    return intro + table + [""] + [f"- {markdown_text(note)}" for note in notes] + ([""] if notes else [])
+
+
 def markdown_row(cells):
     return "| " + " | ".join(cells) + " |"
 
@@ -309,6 +360,7 @@ def markdown_report(rows, card, images):
         ),
         "",
         *markdown_reproduction(rows, card["name"]),
+        *markdown_export(rows),
         f"![test accuracy vs parameters and training time]({quote(CHART)})",
         "",
     ]
@@ -381,6 +433,7 @@ def html_report(rows, card, images):
 {html_table(rows)}
 </div>
 {html_reproduction(rows, card["name"])}
+{html_export(rows)}
 <h2>Test accuracy vs parameters and training time</h2>
 <img src="{text(quote(CHART))}" alt="test accuracy vs parameters and training time">
 {sections}
@@ -407,6 +460,23 @@ def html_reproduction(rows, dataset):
     table = f"<table>\n<thead><tr>{header}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
     heading = f"<h2>{text(REPRODUCTION_TITLE)}</h2>\n<p>{text(REPRODUCTION_INTRO)}</p>"
     return f'{heading}\n<div class="table-wrap">\n{table}\n</div>'
+
+
+def html_export(rows):
+    cell_rows, notes = export_cells(rows)
+    if not cell_rows:
+        return ""
+    headers = export_headers()
+    header = "".join(f"<th>{text(name)}</th>" for name, _ in headers)
+    body = "\n".join(
+        "<tr>" + "".join(html_cell(text(cell), kind) for cell, (_, kind) in zip(cells, headers)) + "</tr>"
+        for cells in cell_rows
+    )
+    table = f"<table>\n<thead><tr>{header}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+    listed = "".join(f"<li>{text(note)}</li>" for note in notes)
+    notes_html = f"\n<ul>{listed}</ul>" if notes else ""
+    heading = f"<h2>{text(EXPORT_TITLE)}</h2>\n<p>{text(EXPORT_INTRO)}</p>"
+    return f'{heading}\n<div class="table-wrap">\n{table}\n</div>{notes_html}'
 
 
 def html_cell(content, css_class):

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from cnnlab import inspection, plotting
+from cnnlab import gradcam, inspection, plotting
 from cnnlab.errors import ConfigError, DataError
 from cnnlab.evaluation import confusion_frame, load_test_split, load_variant_model, output_names
 from cnnlab.fileio import atomic_path, load_json, require
@@ -30,6 +30,8 @@ def write_variant_plots(variant, settings, root=".", model=None):
     model = model or load_variant_model(root, variant)
     names = output_names(classes, probabilities.shape[1])
     confusion = confusion_frame(labels, probabilities, names, len(classes))
+    explain = grad_cam(model, images, settings["gradcam_layers"].get(variant), variant)
+    samples = inspection.evenly_spaced(len(labels), settings["samples"])
 
     figures = {
         "curves.png": plotting.plot_curves(history, training.get("best_epoch")),
@@ -44,10 +46,11 @@ def write_variant_plots(variant, settings, root=".", model=None):
             labels,
             probabilities,
             names,
-            inspection.evenly_spaced(len(labels), settings["samples"]),
+            samples,
             "Sample test predictions (wrong ones in red)",
+            inspection.explanations(explain, labels, probabilities, samples) if explain else None,
         ),
-        "mistakes.png": inspection.plot_mistakes(images, labels, probabilities, names, settings["top_wrong"]),
+        "mistakes.png": inspection.plot_mistakes(images, labels, probabilities, names, settings["top_wrong"], explain),
         "confused_pairs.png": inspection.plot_confused_pairs(
             images, labels, probabilities, classes, inspection.confused_pairs(confusion, settings["confused_pairs"])
         ),
@@ -56,6 +59,19 @@ def write_variant_plots(variant, settings, root=".", model=None):
     with atomic_path(plots_dir(root, variant)) as tmp:
         plotting.save_figures(figures, tmp)
     return figures
+
+
+def grad_cam(model, images, layer, variant):
+    """(test-image indices, classes) -> Grad-CAM heatmaps with `model`, or None (with one line
+    saying so) when the model has no convolution to explain."""
+    try:
+        gradcam.target_tensor(model, layer)
+    except gradcam.NoConvolution as error:
+        print(f"{variant}: {error}", flush=True)
+        return None
+    except ConfigError as error:
+        raise ConfigError(f"plots.gradcam_layers.{variant}: {error}") from None
+    return lambda indices, classes: gradcam.heatmaps(model, images[indices], classes, layer)
 
 
 def feature_map_figures(model, images, labels, classes, settings):

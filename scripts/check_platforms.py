@@ -54,6 +54,18 @@ PLATFORMS = {
     "windows-amd64": ["win_amd64"],
 }
 PYTHONS = ["3.11", "3.13"]
+# The environment markers of a pin (`name==version; sys_platform != "darwin" or ...`) are evaluated
+# for each platform as below: a pin whose marker excludes a platform is not installed there and
+# shows as "not needed". platform_release is the kernel: Darwin 23 is macOS 14, 21 is macOS 12.
+MARKER_ENVIRONMENTS = {
+    "linux-x86_64": {"sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64"},
+    "linux-aarch64": {"sys_platform": "linux", "platform_system": "Linux", "platform_machine": "aarch64"},
+    "macos-arm64": {"sys_platform": "darwin", "platform_system": "Darwin", "platform_machine": "arm64"},
+    "macos12-arm64": {"sys_platform": "darwin", "platform_system": "Darwin", "platform_machine": "arm64"},
+    "windows-amd64": {"sys_platform": "win32", "platform_system": "Windows", "platform_machine": "AMD64"},
+}
+PLATFORM_RELEASES = {"macos-arm64": "23.0.0", "macos12-arm64": "21.0.0", "windows-amd64": "10"}
+NOT_NEEDED = "not needed"
 CUDA_PLATFORM = "linux-x86_64"
 CUDA_EXTRA = "and-cuda"
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cnnlab" / "check_platforms"
@@ -97,6 +109,24 @@ def wheel_for(requirement, output):
     return None
 
 
+def applies(requirement, platform, python):
+    """Whether pip installs `requirement` on `platform` with `python` (its environment marker)."""
+    marker = Requirement(requirement).marker
+    environment = {
+        **MARKER_ENVIRONMENTS[platform],
+        "platform_release": PLATFORM_RELEASES.get(platform, "6.0.0"),
+        "python_version": python,
+        "python_full_version": f"{python}.0",
+    }
+    return marker is None or marker.evaluate(environment)
+
+
+def pin_only(requirement):
+    """`name==version` without its marker: pip download evaluates markers on this machine, not the target."""
+    parsed = Requirement(requirement)
+    return f"{parsed.name}{parsed.specifier}"
+
+
 def download(requirements, platform, python, dest):
     """{requirement: (status, wheel filename or message)}, status 'ok', 'MISSING' or 'ERROR'.
 
@@ -130,9 +160,11 @@ def short_tag(wheel):
 
 def cell(results):
     """One table cell for a package on one platform, over the Python versions."""
-    missing = [python for python, (status, _) in results.items() if status != "ok"]
+    missing = [python for python, (status, _) in results.items() if status not in ("ok", NOT_NEEDED)]
     if missing:
         return " ".join(f"{results[p][0]}({p})" for p in missing)
+    if all(status == NOT_NEEDED for status, _ in results.values()):
+        return f"{NOT_NEEDED} (marker)"
     tags = sorted({short_tag(wheel) for _, wheel in results.values()})
     return " | ".join(tags)
 
@@ -175,7 +207,10 @@ def check(requirements, platforms, pythons, cache, jobs, folder=None):
     runs = [(platform, python) for platform in platforms for python in pythons]
 
     def run(platform, python):
-        return download(requirements, platform, python, cache / (folder or f"{platform}-py{python}"))
+        wanted = [r for r in requirements if applies(r, platform, python)]
+        dest = cache / (folder or f"{platform}-py{python}")
+        found = download([pin_only(r) for r in wanted], platform, python, dest) if wanted else {}
+        return {r: found[pin_only(r)] if r in wanted else (NOT_NEEDED, "marker") for r in requirements}
 
     with ThreadPoolExecutor(max_workers=1 if folder else jobs) as pool:
         found = dict(zip(runs, pool.map(lambda r: run(*r), runs)))
@@ -254,7 +289,7 @@ def main(argv=None):
         for req, by_platform in results.items()
         for plat, by_python in by_platform.items()
         for py, (status, detail) in by_python.items()
-        if status != "ok"
+        if status not in ("ok", NOT_NEEDED)
     ]
 
     tensorflow = next((r for r in pins if Requirement(r).name == "tensorflow"), None)
@@ -276,7 +311,7 @@ def main(argv=None):
                 (req, CUDA_PLATFORM, py, status, detail)
                 for req, by_platform in cuda.items()
                 for py, (status, detail) in by_platform[CUDA_PLATFORM].items()
-                if status != "ok"
+                if status not in ("ok", NOT_NEEDED)
             ]
         else:
             failed.append(

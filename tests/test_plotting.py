@@ -19,6 +19,7 @@ SETTINGS = {
     "feature_map_images": None,
     "feature_map_channels": 16,
     "max_classes": 20,
+    "gradcam_layers": {},
 }
 HISTORY = {
     "loss": [1.2, 0.8, 0.6, 0.7],
@@ -143,13 +144,13 @@ def test_variant_plots_are_written_with_panels_a_person_can_read(project, varian
         "feature_maps/conv1.png",
         "feature_maps/conv2.png",
     }
-    assert len(variant_figures["predictions.png"].axes) == 25
+    assert len(variant_figures["predictions.png"].axes) == 2 * 25  # each image: predicted-class and true-class Grad-CAM
     assert len(variant_figures["filters.png"].axes) == 8
     for name in names:
         width, height = png_size(plots / name)
         assert width >= 400 and height >= 150, name
     width, _ = png_size(plots / "predictions.png")
-    assert width >= 5 * 150  # 5 columns of images at least 150 px wide
+    assert width >= 8 * 150  # 4 pairs of panels at least 150 px wide
 
 
 def test_feature_maps_show_first_image_of_each_class(project, variant_figures):
@@ -165,11 +166,25 @@ def test_feature_maps_show_first_image_of_each_class(project, variant_figures):
 def test_mistakes_plot_shows_the_most_confident_wrong_predictions(project, variant_figures):
     predictions = pd.read_csv(project / "eval" / VARIANT / "predictions.csv")
     wrong = predictions[predictions.actual != predictions.predicted].set_index("index")["probability"]
-    shown = [int(ax.get_title().split()[0][1:]) for ax in variant_figures["mistakes.png"].axes]
+    shown = [int(ax.get_title().split()[0][1:]) for ax in variant_figures["mistakes.png"].axes[::2]]
 
     assert len(wrong) > len(shown) == 8
     assert set(shown) <= set(wrong.index)
     assert wrong[shown].min() >= wrong.drop(shown).max()
+
+
+def test_mistakes_show_where_the_model_saw_the_predicted_and_the_true_class(project, variant_figures):
+    predictions = pd.read_csv(project / "eval" / VARIANT / "predictions.csv").set_index("index")
+    axes = variant_figures["mistakes.png"].axes
+
+    for predicted_panel, true_panel in zip(axes[::2], axes[1::2]):
+        index = int(predicted_panel.get_title().split()[0][1:])
+        assert predicted_panel.get_xlabel() == f"where it saw {predictions.predicted[index]}"
+        assert true_panel.get_xlabel() == f"where it saw {predictions.actual[index]}"
+        for panel in (predicted_panel, true_panel):
+            image, heatmap = panel.images
+            assert heatmap.get_array().shape == image.get_array().shape[:2]
+            assert 0 <= heatmap.get_array().min() and heatmap.get_array().max() <= 1
 
 
 def test_feature_map_indices_from_settings(project):

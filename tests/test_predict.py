@@ -170,3 +170,35 @@ def test_empty_folder_is_a_one_line_error(in_project, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--variant", VARIANT, str(tmp_path)])
     assert capsys.readouterr().err.strip() == f"error: no image files found in {tmp_path}"
+
+
+def test_explain_writes_one_grad_cam_overlay_per_image(in_project, tmp_path, capsys):
+    images, _ = prepared_test_split(in_project)
+    for folder, index in (("a", 0), ("b", 5), ("b", 9)):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        Image.fromarray(images[index]).save(tmp_path / folder / f"{'cat' if index < 9 else 'dog'}.png")
+    explained = tmp_path / "explained"
+
+    code, out, _ = run(
+        ["--variant", VARIANT, "--explain", str(explained), str(tmp_path / "a"), str(tmp_path / "b")], capsys
+    )
+
+    assert code == 0 and "cat" in out
+    assert sorted(p.name for p in explained.iterdir()) == ["cat-2.png", "cat.png", "dog.png"]
+    with Image.open(explained / "dog.png") as overlay:
+        assert overlay.width >= 300
+
+
+def test_explain_refuses_a_model_without_convolution_in_one_line(tmp_path, capsys):
+    card = card_for(["a", "b", "c"], (1, 3, 1), 0)
+    write_variant(tmp_path, "dense", identity_model(3), card)
+    Image.fromarray(np.zeros((1, 3), np.uint8)).save(tmp_path / "x.png")
+
+    with pytest.raises(SystemExit) as stop:
+        main(
+            ["--model", str(tmp_path / "models" / "dense"), "--explain", str(tmp_path / "out"), str(tmp_path / "x.png")]
+        )
+
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip().endswith("no convolution layer, so no Grad-CAM heatmap")
+    assert not (tmp_path / "out").exists()

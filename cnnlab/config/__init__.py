@@ -216,6 +216,38 @@ PLOTS = {
     ),
     "feature_map_channels": Field(number(1, 256, integer=True), 16, "channels drawn per conv layer"),
     "max_classes": Field(number(2, 200, integer=True), 20, "classes drawn in per-class charts before taking the top-k"),
+    "gradcam_layers": Field(
+        lambda v, k: {name: text(layer, f"{k}.{name}") for name, layer in _as_mapping(v, k).items()},
+        {},
+        "variant -> layer whose output Grad-CAM explains; default: the last spatial conv feature map",
+    ),
+}
+
+
+def _as_mapping(value, key):
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: must map variant names to layer names, got {value!r}")
+    return value
+
+
+EXPORT_FORMATS = ("tflite", "tflite_dynamic", "onnx")
+MIN_LATENCY_CALLS = 50
+
+
+def _export_formats(value, key):
+    formats = [choice(*EXPORT_FORMATS)(name, f"{key}[{n}]") for n, name in enumerate(_as_list(value, key))]
+    if len(set(formats)) != len(formats):
+        raise ConfigError(f"{key}: lists a format twice: {formats}")
+    return formats
+
+
+EXPORT = {
+    "formats": Field(_export_formats, list(EXPORT_FORMATS), "what export@<variant> writes: tflite tflite_dynamic onnx"),
+    "latency_calls": Field(
+        number(MIN_LATENCY_CALLS, integer=True), MIN_LATENCY_CALLS, "timed batch-1 calls; the median is reported"
+    ),
+    "warmup_calls": Field(number(1, integer=True), 5, "untimed batch-1 calls before the timed ones"),
+    "threads": Field(number(1, integer=True), 1, "threads each runtime may use for one call"),
 }
 
 
@@ -257,6 +289,7 @@ SCHEMA = {
     "descriptions": Field(_descriptions, {}),
     "repeats": Field(section(REPEATS), {}),
     "plots": Field(section(PLOTS), {}),
+    "export": Field(section(EXPORT), {}),
 }
 
 
@@ -272,11 +305,15 @@ def validate_params(raw, source="params.yaml"):
     params = {name: _check_top(field, raw, name) for name, field in SCHEMA.items()}
     if params["train"]["distribute"] == "multi_worker":
         _check_multi_worker(params["variants"])
-    for section_key, names in (("descriptions", params["descriptions"]), ("repeats.runs", params["repeats"]["runs"])):
+    for key, names in (
+        ("descriptions", params["descriptions"]),
+        ("repeats.runs", params["repeats"]["runs"]),
+        ("plots.gradcam_layers", params["plots"]["gradcam_layers"]),
+    ):
         for name in names:
             if name not in params["variants"]:
                 raise ConfigError(
-                    f"{section_key}.{name}: no such variant{did_you_mean(name, params['variants'])}; "
+                    f"{key}.{name}: no such variant{did_you_mean(name, params['variants'])}; "
                     f"known: {', '.join(params['variants'])}"
                 )
     return params

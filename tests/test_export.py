@@ -1,0 +1,146 @@
+"""export@<variant> (cnnlab.export, cnnlab.runtimes): exported files, scored and timed by their own
+runtimes, in the comparison and the report; `predict --model` runs them."""
+
+import json
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+from cnnlab import runtimes
+from cnnlab.comparison import variant_rows
+from cnnlab.config import validate_variant
+from cnnlab.evaluation import load_test_split, load_variant_model
+from cnnlab.export import export_variant, float32_model
+from cnnlab.predict import main as predict
+from cnnlab.report import export_cells
+from tests.model_fixtures import VARIANT, trained_project, write_variant
+
+SETTINGS = {"formats": ["tflite", "tflite_dynamic", "onnx"], "latency_calls": 50, "warmup_calls": 2, "threads": 1}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export") / "project"
+    shutil.copytree(trained_project(tmp_path_factory), root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def exported(project):
+    lines = []
+    figures = export_variant(VARIANT, SETTINGS, project, report=lines.append)
+    return figures, lines
+
+
+def test_every_format_is_written_and_scored_by_its_own_runtime(project, exported):
+    figures, lines = exported
+    directory = project / "exports" / VARIANT
+
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "card.json",
+        "model.onnx",
+        "model.tflite",
+        "model_dynamic.tflite",
+    ]
+    assert json.loads((project / "metrics" / "export" / f"{VARIANT}.json").read_text()) == json.loads(
+        json.dumps(figures)
+    )
+    for name, runtime in (("tflite", "ai-edge-litert"), ("tflite_dynamic", "ai-edge-litert"), ("onnx", "onnxruntime")):
+        row = figures[name]
+        assert row["runtime"].startswith(runtime)
+        assert row["size_bytes"] == (directory / row["file"].split("/")[-1]).stat().st_size > 0
+        assert 0 < row["latency_ms"] < 1000
+    for name in ("tflite", "onnx"):  # float exports score as the Keras model does, within 0.1 points
+        assert abs(figures[name]["test_accuracy"] - figures["keras"]["test_accuracy"]) <= 0.001
+    assert figures["test_images"] == 60 and figures["latency_calls"] == 50
+    assert len(lines) == 4 and not any(line.startswith("warning") for line in lines)
+
+
+def test_float_exports_give_the_keras_outputs(project, exported):
+    images, _, _ = load_test_split(project)
+    expected = load_variant_model(project, VARIANT).predict_on_batch(images.astype(np.float32))
+    for name in ("model.tflite", "model.onnx"):
+        model = runtimes.load_exported(project / "exports" / VARIANT / name)
+        np.testing.assert_allclose(runtimes.predict(model, images), expected, atol=1e-5)
+
+
+def test_comparison_and_report_show_each_format(project, exported):
+    figures, _ = exported
+    layers = {"layers": [{"type": "flatten"}, {"type": "dense", "units": "classes", "activation": "softmax"}]}
+    (row,) = variant_rows({VARIANT: validate_variant(layers, "variants.v")}, project)
+
+    assert row["tflite_size_kb"] == figures["tflite"]["size_bytes"] / 1000
+    assert row["onnx_test_accuracy"] == figures["onnx"]["test_accuracy"]
+    assert row["tflite_dynamic_latency_ms"] == figures["tflite_dynamic"]["latency_ms"]
+    (cells,), notes = export_cells([row])
+    assert cells[0] == VARIANT and len(cells) == 3 + 3 * 3 and notes == []
+    assert cells[5].endswith("(+0.00 pt)")  # LiteRT float: the Keras model's accuracy
+
+
+@pytest.mark.parametrize("name", ["model.tflite", "model_dynamic.tflite", "model.onnx"])
+def test_predict_classifies_with_an_exported_file(project, exported, name, capsys, tmp_path):
+    from PIL import Image
+
+    images, _, _ = load_test_split(project)
+    Image.fromarray(images[3]).save(tmp_path / "three.png")
+    keras_top = load_variant_model(project, VARIANT).predict_on_batch(images[3:4].astype(np.float32)).argmax()
+    card = json.loads((project / "exports" / VARIANT / "card.json").read_text())
+
+    assert predict(["--model", str(project / "exports" / VARIANT / name), "--json", str(tmp_path / "three.png")]) == 0
+
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["predictions"][0]["class"] == card["classes"][keras_top]
+
+
+def test_exact_gelu_skips_onnx_with_one_line_and_the_other_formats_still_run(project):
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Conv2D(4, 3, activation="gelu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(6, activation="softmax")(x))
+    write_variant(project, "exact_gelu", model, json.loads((project / "models" / VARIANT / "card.json").read_text()))
+    lines = []
+
+    figures = export_variant("exact_gelu", SETTINGS, project, report=lines.append)
+
+    assert figures["onnx"] == {
+        "skipped": "not exported: tf2onnx 1.17.0 cannot convert the TensorFlow op Erfc "
+        "(exact GELU; `activation: gelu_tanh` converts)"
+    }
+    assert [line for line in lines if "ONNX" in line] == [f"exact_gelu: ONNX {figures['onnx']['skipped']}"]
+    assert sorted(p.name for p in (project / "exports" / "exact_gelu").iterdir()) == [
+        "card.json",
+        "model.tflite",
+        "model_dynamic.tflite",
+    ]
+    assert figures["tflite"]["test_accuracy"] == figures["keras"]["test_accuracy"]
+
+
+def test_a_format_whose_runtime_is_not_installed_is_skipped_with_one_line(project, monkeypatch):
+    monkeypatch.setattr(runtimes, "missing_runtime", lambda suffix: "ai-edge-litert" if suffix == ".tflite" else None)
+    lines = []
+
+    figures = export_variant(VARIANT, {**SETTINGS, "formats": ["tflite", "onnx"]}, project, report=lines.append)
+
+    assert figures["tflite"] == {"skipped": "ai-edge-litert is not installed on this platform"}
+    assert "test_accuracy" in figures["onnx"]
+    assert f"{VARIANT}: LiteRT float ai-edge-litert is not installed on this platform" in lines
+
+
+def test_mixed_precision_model_is_exported_in_float32():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        inputs = keras.Input((8, 8, 1))
+        x = keras.layers.Conv2D(2, 3)(inputs)
+        x = keras.layers.Flatten()(x)
+        model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", dtype="float32")(x))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    images = np.random.default_rng(0).uniform(0, 255, (4, 8, 8, 1)).astype(np.float32)
+
+    copy = float32_model(model)
+
+    assert {layer.dtype_policy.name for layer in copy.layers} == {"float32"}
+    np.testing.assert_allclose(copy.predict_on_batch(images), model.predict_on_batch(images), atol=0.02)
