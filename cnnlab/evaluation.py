@@ -6,6 +6,7 @@ output index >= num_classes counts as wrong and is named `output_<i>`, and per-c
 metrics cover the real classes only.
 """
 
+import zipfile
 from pathlib import Path
 
 import keras
@@ -20,7 +21,7 @@ from sklearn.metrics import (
 )
 
 from cnnlab import saved_layers  # noqa: F401 (registers the custom layers model.keras files may hold)
-from cnnlab.data.prepared import read_card, read_split
+from cnnlab.data.prepared import dataset_id, read_card, read_split
 from cnnlab.errors import DataError
 from cnnlab.fileio import atomic_path, load_json, require, write_json, write_text
 from cnnlab.layout import (
@@ -51,6 +52,11 @@ def load_test_split(root):
 def load_model(path, command):
     """A saved inference model; `command` is what produces it (named when it is missing)."""
     path = require(path, command)
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        # Keras calls such a file "File not found"
+        raise DataError(
+            f"{path}: damaged or cut short (not a complete .keras zip archive); rerun `{command}` to rebuild it"
+        )
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as error:  # keras raises many types for a corrupt or foreign file
@@ -223,6 +229,7 @@ def evaluate_variant(variant, root=".", tta=False, batch_size=PREDICT_BATCH_SIZE
     facts = training_metrics(directory, variant)
     best_epoch = facts.pop("best_epoch")  # kept out of the metrics: `dvc exp show` columns are few
     metrics.update(facts)
+    metrics["dataset"] = dataset_id(card)
     confusion = confusion_frame(labels, probabilities, names, card["num_classes"])
     with atomic_path(eval_dir(root, variant)) as tmp:
         tmp.mkdir()

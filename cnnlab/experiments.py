@@ -72,6 +72,18 @@ def variant_metrics(run, variant):
     return {key: value for path in files for key, value in run.metrics.get(path.as_posix(), {}).items()}
 
 
+def newest_per_cell(runs, cells_of):
+    """{cell: the run that fills it}, `cells_of(run)` naming the cells of a table a run has
+    results for. Each cell takes the newest experiment that has it, a baseline (workspace or
+    commit) only when no experiment does: `runs` in `dvc exp show`'s order lists experiments
+    newest first."""
+    cells = {}
+    for run in sorted(runs, key=lambda run: run.baseline):  # stable: dvc's newest-first order stays
+        for cell in cells_of(run):
+            cells.setdefault(cell, run)
+    return cells
+
+
 def is_number(value):
     return isinstance(value, Real) and not isinstance(value, bool)
 

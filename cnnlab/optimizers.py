@@ -1,15 +1,12 @@
-"""Optimizers and learning-rate schedules of the `optimizer:` setting of a variant."""
+"""Optimizers and learning-rate schedules of the `optimizer:` setting of a variant.
+
+The optimizers are those of cnnlab.config.OPTIMIZERS, built by Keras from their names (so
+that list is the only one: adding a Keras optimizer there is all it takes).
+"""
 
 import keras
 
-OPTIMIZERS = {
-    "adam": keras.optimizers.Adam,
-    "adamw": keras.optimizers.AdamW,
-    "sgd": keras.optimizers.SGD,
-    "adadelta": keras.optimizers.Adadelta,
-    "adagrad": keras.optimizers.Adagrad,
-    "rmsprop": keras.optimizers.RMSprop,
-}
+from cnnlab.config import OPTIMIZERS
 
 
 def learning_rate_schedule(optimizer, total_steps):
@@ -51,12 +48,10 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def make_optimizer(optimizer, total_steps):
+    """The Keras optimizer named optimizer["name"], with the settings of it that apply."""
     name = optimizer["name"]
     kwargs = {"learning_rate": learning_rate_schedule(optimizer, total_steps)}
-    if name in ("sgd", "rmsprop"):
-        kwargs["momentum"] = optimizer["momentum"]
-    if name == "sgd":
-        kwargs["nesterov"] = optimizer["nesterov"]
+    kwargs.update((setting, optimizer[setting]) for setting in OPTIMIZERS[name])
     if optimizer["weight_decay"] is not None:
         kwargs["weight_decay"] = optimizer["weight_decay"]
-    return OPTIMIZERS[name](**kwargs)
+    return keras.optimizers.get({"class_name": name, "config": kwargs})

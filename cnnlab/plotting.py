@@ -4,9 +4,9 @@ Every `plot_*` function returns a matplotlib Figure (built without pyplot, so no
 state and no display needed); `save_figure` writes it atomically as a PNG.
 """
 
-import os
-import pickle
+import multiprocessing
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -24,62 +24,37 @@ def save_figures(figures, directory, processes=2):
     """Save {relative path: Figure} as PNGs under `directory`.
 
     Drawing and PNG encoding are single-threaded, and a deep network has dozens of feature-map
-    figures; so on Linux `processes - 1` forked children save their share alongside this
-    process. The children only draw with matplotlib, never TensorFlow, which makes forking
-    this multi-threaded process safe; elsewhere (macOS frameworks are not fork-safe) the
-    figures are saved in turn. A child's exception is raised here.
+    figures; so on Linux a pool of `processes - 1` forked workers saves their share alongside
+    this process. Forking hands them the figures without pickling them; the workers only draw
+    with matplotlib, never TensorFlow, which makes forking this multi-threaded process safe.
+    Elsewhere (macOS frameworks are not fork-safe) the figures are saved in turn. A worker's
+    exception is raised here.
     """
     items = sorted(figures.items())
     if sys.platform != "linux" or processes < 2 or len(items) < 2 * processes:
         _save_share(items, directory)
         return
-    children = [_fork_saver(items[worker::processes], directory) for worker in range(1, processes)]
+    _FORKED["items"] = items  # read by the workers, forked at the first submit
     try:
-        _save_share(items[::processes], directory)
+        with ProcessPoolExecutor(processes - 1, mp_context=multiprocessing.get_context("fork")) as pool:
+            shares = [pool.submit(_save_forked_share, worker, processes, directory) for worker in range(1, processes)]
+            _save_share(items[::processes], directory)
+            for share in shares:
+                share.result()
     finally:
-        errors = [error for error in map(_wait_for_saver, children) if error]
-    if errors:
-        raise errors[0]
+        _FORKED.clear()
+
+
+_FORKED = {}
+
+
+def _save_forked_share(worker, processes, directory):
+    _save_share(_FORKED["items"][worker::processes], directory)
 
 
 def _save_share(items, directory):
     for name, figure in items:
         save_figure(figure, Path(directory) / name)
-
-
-def _fork_saver(items, directory):
-    reader, writer = os.pipe()
-    pid = os.fork()
-    if pid:
-        os.close(writer)
-        return pid, reader
-    os.close(reader)
-    status = 0
-    try:
-        _save_share(items, directory)
-    except BaseException as error:  # reported to the parent, which raises it
-        with os.fdopen(writer, "wb") as pipe:
-            pipe.write(_pickled(error))
-        status = 1
-    os._exit(status)
-
-
-def _pickled(error):
-    try:
-        return pickle.dumps(error)
-    except Exception:
-        return pickle.dumps(RuntimeError(f"{type(error).__name__}: {error}"))
-
-
-def _wait_for_saver(child):
-    """The exception a saver child reported, or None when it succeeded."""
-    pid, reader = child
-    with os.fdopen(reader, "rb") as pipe:
-        report = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    if report:
-        return pickle.loads(report)
-    return RuntimeError(f"a figure-saving process died (wait status {status})") if status else None
 
 
 def save_figure(figure, path):

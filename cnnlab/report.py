@@ -19,8 +19,8 @@ from urllib.parse import quote
 from matplotlib.ticker import EngFormatter
 from PIL import Image
 
-from cnnlab.comparison import comparison_frame, variant_rows
-from cnnlab.data.prepared import read_card
+from cnnlab.comparison import check_one_dataset, comparison_frame, variant_rows
+from cnnlab.data.prepared import dataset_id, read_card
 from cnnlab.errors import DataError, UserError
 from cnnlab.fileio import atomic_path
 from cnnlab.layout import REPORT_DIR, evaluate_command, plots_dir, prepared_dir
@@ -103,6 +103,7 @@ def write_report(params, root="."):
         raise UserError("no variant has results yet (metrics/<variant>.json); run `dvc repro` first")
     annotate(rows, root, params["repeats"]["runs"])
     card = read_card(prepared_dir(root))
+    check_one_dataset(rows, dataset_id(card), f"{prepared_dir(root) / 'card.json'} (the report's data) is")
     with atomic_path(Path(root) / REPORT_DIR) as tmp:
         tmp.mkdir()
         chart = save_figure(plot_comparison(comparison_frame(rows)), tmp / CHART)
@@ -229,10 +230,15 @@ def best_summary(rows):
 
 def copy_variant_images(root, variant, report_dir):
     """Copy the variant's curves and confusion PNGs into report/<variant>/; returns
-    {relative path: caption} for those that exist (the evaluate stage may not have run yet)."""
+    {relative path: caption} for those that exist (the evaluate stage may not have run yet).
+    A picture the previous report has but plots/<variant>/ lacks (plots/ is DVC-cached, the
+    report committed: a clone has the report's copy only) is kept, and its caption says so."""
     copied = {}
     for name, caption in VARIANT_IMAGES.items():
         source = plots_dir(root, variant) / name
+        previous = Path(root) / REPORT_DIR / variant / name
+        if not source.exists() and previous.exists():
+            source, caption = previous, f"{caption} (kept from the previous report: no plots/{variant}/ here)"
         if source.exists():
             (report_dir / variant).mkdir(exist_ok=True)
             copy_plot(source, report_dir / variant / name, variant)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cnnlab.experiments import experiments  # noqa: E402
+from cnnlab.experiments import experiments, newest_per_cell  # noqa: E402
 from cnnlab.layout import metrics_path  # noqa: E402
 from cnnlab.reported import GRID_BATCHES_EPOCHS, GRID_LEARNING_RATES, SEED001_GRID  # noqa: E402
 
@@ -25,15 +25,18 @@ VARIANT = "seed001_exp1"
 
 
 def grid_results(runs):
-    """{(learning rate, batch, epochs): our test accuracy in %}; experiments before baselines."""
-    results = {}
-    for run in sorted(runs, key=lambda run: run.baseline):  # stable: dvc's newest-first order stays
+    """{(learning rate, batch, epochs): our test accuracy in %}."""
+
+    def cells_of(run):
         settings = run.params.get("variants", {}).get(VARIANT)
-        accuracy = run.metrics.get(metrics_path(".", VARIANT).as_posix(), {}).get("test_accuracy")
-        if settings and accuracy is not None:
-            cell = (float(settings["optimizer"]["learning_rate"]), settings["batch_size"], settings["epochs"])
-            results.setdefault(cell, 100 * accuracy)
-    return results
+        if settings and test_accuracy(run) is not None:
+            yield float(settings["optimizer"]["learning_rate"]), settings["batch_size"], settings["epochs"]
+
+    return {cell: 100 * test_accuracy(run) for cell, run in newest_per_cell(runs, cells_of).items()}
+
+
+def test_accuracy(run):
+    return run.metrics.get(metrics_path(".", VARIANT).as_posix(), {}).get("test_accuracy")
 
 
 def markdown(results):

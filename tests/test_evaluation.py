@@ -105,6 +105,7 @@ def test_metrics_are_a_handful_of_flat_scalars(known_project):
         "epochs_run",
         "params",
         "train_seconds",
+        "dataset",
     ]
 
 

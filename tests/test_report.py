@@ -17,6 +17,7 @@ from scipy import stats
 
 import stages.report
 from cnnlab.config import load_params
+from cnnlab.data.prepared import dataset_id
 from cnnlab.errors import DataError, UserError
 from cnnlab.fileio import write_json
 from cnnlab.layout import details_path, repeats_path
@@ -116,6 +117,8 @@ def build_project(root, variants=VARIANTS, metrics_by_variant=METRICS, training=
     (prepared / "card.json").write_text(json.dumps(card))
     for variant, metrics in metrics_by_variant.items():
         (root / "metrics").mkdir(exist_ok=True)
+        # as the evaluate stage writes them: computed on the prepared data of `card`
+        metrics = {"dataset": dataset_id(card), **metrics}
         (root / "metrics" / f"{variant}.json").write_text(json.dumps(metrics))
         (root / "models" / variant).mkdir(parents=True)
         (root / "models" / variant / "training.json").write_text(json.dumps(training[variant]))

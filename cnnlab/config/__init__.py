@@ -6,6 +6,7 @@ imports TensorFlow: stages that only read params validate them in a fraction of 
 """
 
 import re
+from collections.abc import Hashable
 from pathlib import Path
 
 import yaml
@@ -28,8 +29,19 @@ from cnnlab.config.fields import (
 from cnnlab.config.layers import validate_layers
 from cnnlab.errors import ConfigError
 
+# The one list of each concept params.yaml names (README "Layout"; the families are
+# cnnlab.config.families.OPTIONS): the datasets of data.dataset, each with its reader in
+# cnnlab.data.preparation.READERS (check_implemented at import), and the optimizers of
+# optimizer.name, each with the settings of OPTIMIZER it takes; Keras builds them by name.
 DATASETS = ("cifar10", "mnist", "fashion_mnist", "folder", "digits")
-OPTIMIZERS = ("adam", "sgd", "adadelta", "adagrad", "rmsprop", "adamw")
+OPTIMIZERS = {
+    "adam": (),
+    "sgd": ("momentum", "nesterov"),
+    "adadelta": (),
+    "adagrad": (),
+    "rmsprop": ("momentum",),
+    "adamw": (),
+}
 VARIANT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 DATA = {
@@ -148,6 +160,16 @@ VARIANT = {
         "adds both 1-pixel diagonal shifts of each (6 views)",
     ),
 }
+
+
+def check_implemented(listed, implemented, what):
+    """Raise ImportError unless the names `implemented` (a registry of implementations, keyed by
+    name) are exactly those `listed` on the config side; `what` says where each belongs."""
+    if set(implemented) != set(listed):
+        raise ImportError(
+            f"{what}: implemented {sorted(implemented)}, but the config lists {sorted(listed)}; "
+            "every name needs its entry on both sides"
+        )
 
 
 def validate_variant(variant, key):
@@ -277,10 +299,31 @@ def _check_multi_worker(variants):
             )
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key written twice in one mapping is an error (PyYAML
+    keeps the last one silently; DVC, which reads params.yaml too, rejects the file)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue  # PyYAML's own error names it
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(
+                    f"{self.name} line {line}: key {key!r} written twice (first at line {seen[key]}); "
+                    "keep one of them (DVC rejects this file too)"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def load_params(path="params.yaml"):
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as stream:
+            raw = yaml.load(stream, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found; run from the project root") from None
     except yaml.YAMLError as error:

@@ -55,16 +55,23 @@ def archive_kind(path):
     return None
 
 
+class CorruptArchive(DataError):
+    """An archive that cannot be read to its end; `reason` says what failed."""
+
+    def __init__(self, archive, reason):
+        super().__init__(
+            f"{archive}: truncated or corrupt archive ({reason}); download it again or point data.source at a good copy"
+        )
+        self.reason = reason
+
+
 @contextlib.contextmanager
 def archive_errors(archive):
-    """Turn the many ways a damaged archive fails into one DataError naming it."""
+    """Turn the many ways a damaged archive fails into one CorruptArchive naming it."""
     try:
         yield
     except _CORRUPT as error:
-        reason = str(error).splitlines()[0].rstrip(":") or type(error).__name__
-        raise DataError(
-            f"{archive}: truncated or corrupt archive ({reason}); download it again or point data.source at a good copy"
-        ) from None
+        raise CorruptArchive(archive, str(error).splitlines()[0].rstrip(":") or type(error).__name__) from None
 
 
 def open_tree(path):

@@ -17,12 +17,11 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from cnnlab.data.archives import archive_errors, archive_kind, open_tree
-from cnnlab.data.checksums import Checksum, file_digest, files_record, verify_file
+from cnnlab.data.checksums import Checksum, files_record, verify_file
 from cnnlab.data.collection import array_collection
-from cnnlab.data.download import download, downloaded, is_url
 from cnnlab.data.folder import FolderListing
 from cnnlab.data.notices import warn
-from cnnlab.data.sources import expected_checksum, fetch_source
+from cnnlab.data.sources import Source, expected_checksum
 from cnnlab.errors import DataError
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -48,88 +47,67 @@ def cached_copies():
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
-def read_cifar10(data_params, download_dir, spec):
-    copy = image_folder_copy(data_params, download_dir, spec)
-    if copy is not None:
-        return copy
-    path, source, checksum = _locate(data_params, download_dir)
+def locate(data_params, fetcher):
+    """data.source, else a copy in the Keras cache, else the official download."""
+    if data_params.get("source") is None:
+        expected_checksum(data_params)  # a checksum of nothing: one line saying so
+        return _default_copy(fetcher)
+    return fetcher.source(data_params)
+
+
+def read(source, spec):
+    if source.checksum != OFFICIAL_MD5:
+        copy = _image_folder_copy(source, spec)
+        if copy is not None:
+            return copy
+    path = source.path
+    if path.is_dir():
+        checksum = files_record(_member_paths(path))
+    else:
+        if source.checksum is None:
+            verify_file(
+                path,
+                OFFICIAL_MD5,
+                hint="it is not the official CIFAR-10 archive; to use a copy in the "
+                "same format anyway, set data.checksum to its own checksum",
+            )
+        checksum = (source.checksum or OFFICIAL_MD5).as_record()
     blobs = _read_members(path)
     classes = _class_names(blobs.pop("batches.meta"), path)
     parts = [_parse_batch(blobs.pop(name), name, path, len(classes)) for name in (*TRAIN_BATCHES, "test_batch")]
     x = np.concatenate([images for images, _ in parts])
     labels = np.concatenate([labels for _, labels in parts])
     is_test = np.arange(len(labels)) >= len(labels) - len(parts[-1][1])
-    return array_collection("cifar10", classes, x, labels, is_test, source, checksum, spec)
+    return array_collection("cifar10", classes, x, labels, is_test, source.label, checksum, spec)
 
 
-def downloads_needed(data_params, download_dir):
-    """The URLs read_cifar10 would fetch: none when data.source is a local path, or when a copy
-    is in the Keras cache or already downloaded."""
-    source = data_params.get("source")
-    if source is None:
-        archives, folders = cached_copies()
-        if any(archive.is_file() for archive in archives) or any(
-            all((folder / name).is_file() for name in MEMBERS) for folder in folders
-        ):
-            return []
-        source = URL
-    return [source] if is_url(source) and not downloaded(source, download_dir) else []
-
-
-def image_folder_copy(data_params, download_dir, spec):
-    """The collection of an image-folder copy at data.source, or None when data.source is not
-    one (null, or the official python format)."""
-    source = data_params.get("source")
-    if source is None:
-        return None
-    expected = expected_checksum(data_params)
-    path = fetch_source(source, download_dir, expected)
+def _image_folder_copy(source, spec):
+    """The collection of an image-folder copy of CIFAR-10 at `source`, or None when it is not
+    one (but the official python format)."""
+    path = source.path
     tree = open_tree(path) if path.is_dir() or archive_kind(path) else None
     if tree is None or any(PurePosixPath(name).name in MEMBERS for name in tree.files):
         return None
-    listing = FolderListing(tree, str(source))
+    listing = FolderListing(tree, source.label)
     if tuple(listing.classes) != CLASSES:
         raise DataError(
-            f"data.source: {source} is an image folder whose classes are {', '.join(listing.classes)}, "
+            f"data.source: {source.label} is an image folder whose classes are {', '.join(listing.classes)}, "
             f"not CIFAR-10's; use data.dataset: folder for another dataset"
         )
-    checksum = {} if path.is_dir() else (expected.as_record() if expected else {"sha256": file_digest(path)})
-    return listing.collection("cifar10", checksum, spec)
+    return listing.collection("cifar10", source.record(), spec)
 
 
-def _locate(data_params, download_dir):
-    """(local archive or folder, source for the card, checksum record)."""
-    source = data_params.get("source")
-    expected = expected_checksum(data_params)
-    if source is None:
-        return _default_copy(download_dir)
-    if is_url(source):
-        path = download(source, download_dir, expected or OFFICIAL_MD5)
-        return path, source, (expected or OFFICIAL_MD5).as_record()
-    path = fetch_source(source, download_dir, expected)
-    if path.is_dir():
-        return path, source, files_record(_member_paths(path))
-    if expected is None:
-        verify_file(
-            path,
-            OFFICIAL_MD5,
-            hint="it is not the official CIFAR-10 archive; to use a copy in the "
-            "same format anyway, set data.checksum to its own checksum",
-        )
-    return path, source, (expected or OFFICIAL_MD5).as_record()
-
-
-def _default_copy(download_dir):
+def _default_copy(fetcher):
     archives, folders = cached_copies()
     for archive in archives:
         if archive.is_file():
-            if OFFICIAL_MD5.of_file(archive) == OFFICIAL_MD5:
-                return archive, str(archive), OFFICIAL_MD5.as_record()
+            if fetcher.dry_run or OFFICIAL_MD5.of_file(archive) == OFFICIAL_MD5:
+                return Source(archive, str(archive), OFFICIAL_MD5)
             warn(f"ignoring {archive}: it is not the official CIFAR-10 archive (md5 differs)")
     for folder in folders:
         if all((folder / name).is_file() for name in MEMBERS):
-            return folder, str(folder), files_record(_member_paths(folder))
-    return download(URL, download_dir, OFFICIAL_MD5), URL, OFFICIAL_MD5.as_record()
+            return Source(folder, str(folder))
+    return Source(fetcher.url(URL, OFFICIAL_MD5), URL, OFFICIAL_MD5, url=URL)
 
 
 def _member_paths(folder):

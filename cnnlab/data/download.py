@@ -1,5 +1,13 @@
-"""HTTP(S) downloads: progress bar, retries with backoff, resume of `<name>.part`, checksum before rename."""
+"""HTTP(S) downloads: progress bar, retries with backoff, resume of `<name>.part`, checksum before rename.
 
+The cache is keyed by URL: each download lives in a folder of its own for the URL it came from
+(the host, and a hash of the URL up to its file name), so two URLs that end in the same file
+name never share a copy, and the files of one folder on a server share one here (MNIST's four).
+pooch keys its cache the same way, but streams every attempt into a new temporary file that a
+failure deletes, so a cut transfer of the 170 MB CIFAR-10 archive would start over; hence this.
+"""
+
+import hashlib
 import os
 import re
 import sys
@@ -40,9 +48,25 @@ def unreachable(url, timeout=10):
     return None
 
 
-def downloaded(url, download_dir):
-    """Whether a download of `url` is already complete in `download_dir`."""
-    return (Path(download_dir) / file_name(url)).is_file()
+def cached_path(url, download_dir):
+    """Where the download of `url` is kept in `download_dir` (whether it is there yet or not)."""
+    parts = urlsplit(url)
+    folder = f"{parts.scheme}://{parts.netloc}{parts.path.rpartition('/')[0]}/?{parts.query}"
+    key = hashlib.sha256(folder.encode()).hexdigest()[:12]
+    return Path(download_dir) / f"{parts.hostname or 'host'}-{key}" / file_name(url)
+
+
+def _legacy_path(url, download_dir):
+    """Where downloads were kept before the cache was keyed by URL: under their file name alone."""
+    return Path(download_dir) / file_name(url)
+
+
+def is_cached(url, download_dir, expected=None):
+    """Whether a download of `url` is already complete in `download_dir` (or, with a checksum to
+    check it by, left there by an older version of cnnlab under its file name alone)."""
+    if cached_path(url, download_dir).is_file():
+        return True
+    return expected is not None and _legacy_path(url, download_dir).is_file()
 
 
 def file_name(url):
@@ -53,17 +77,19 @@ def file_name(url):
 
 
 def download(url, download_dir, expected=None):
-    """Return the local copy of `url` in `download_dir`, fetching it only when missing or stale.
+    """Return the local copy of `url` in `download_dir` (cached_path), fetching it only when
+    missing or stale.
 
     The file grows as `<name>.part` (resumed with an HTTP Range request when it exists) and gets
     its real name only once `expected` (a Checksum, or None) matches.
     """
-    target = Path(download_dir) / file_name(url)
+    target = cached_path(url, download_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _adopt_legacy_copy(url, download_dir, expected, target)
     if target.exists():
         if expected is None or expected.of_file(target) == expected:
             return target
         target.unlink()
-    target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
     _fetch_with_retries(url, part)
     if expected is not None:
@@ -76,6 +102,14 @@ def download(url, download_dir, expected=None):
             )
     os.replace(part, target)
     return target
+
+
+def _adopt_legacy_copy(url, download_dir, expected, target):
+    """Move a copy an older cnnlab kept under the file name alone to `target`, when `expected`
+    vouches for it (without a checksum, a file name says nothing about which URL it came from)."""
+    legacy = _legacy_path(url, download_dir)
+    if expected is not None and not target.exists() and legacy.is_file() and expected.of_file(legacy) == expected:
+        os.replace(legacy, target)
 
 
 def _fetch_with_retries(url, part):

@@ -13,31 +13,28 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from cnnlab.data.archives import open_tree
-from cnnlab.data.checksums import file_digest
 from cnnlab.data.collection import Collection
 from cnnlab.data.images import IMAGE_SUFFIXES, decode_images
 from cnnlab.data.notices import listing, warn
-from cnnlab.data.sources import expected_checksum, fetch_source
 from cnnlab.errors import ConfigError, DataError
 
 SPLIT_FOLDERS = ("train", "test")
 _ARCHIVE_SUFFIX = re.compile(r"(\.tar\.gz|\.tgz|\.tar\.bz2|\.tbz2|\.tar\.xz|\.txz|\.tar|\.zip)$", re.IGNORECASE)
 
 
-def read_folder(data_params, download_dir, spec):
-    source = data_params.get("source")
-    if source is None:
+def locate(data_params, fetcher):
+    if data_params.get("source") is None:
         raise ConfigError(
             "data.source: the folder dataset needs data.source, a folder of class folders, "
             "a .tar.gz/.tgz/.tar/.zip archive of one, or an http(s) URL of such an archive"
         )
-    expected = expected_checksum(data_params)
-    path = fetch_source(source, download_dir, expected)
-    if path.is_dir():
-        checksum = {}
-    else:
-        checksum = expected.as_record() if expected else {"sha256": file_digest(path)}
-    return FolderListing(open_tree(path), str(source)).collection(_dataset_name(source), checksum, spec)
+    return fetcher.source(data_params)
+
+
+def read(source, spec):
+    return FolderListing(open_tree(source.path), source.label).collection(
+        _dataset_name(source.label), source.record(), spec
+    )
 
 
 def _parent(relative):

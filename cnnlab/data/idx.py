@@ -18,8 +18,9 @@ import numpy as np
 
 from cnnlab.data.checksums import Checksum, file_digest
 from cnnlab.data.collection import array_collection
-from cnnlab.data.download import download, downloaded, is_url
+from cnnlab.data.download import is_url
 from cnnlab.data.notices import listing, warn
+from cnnlab.data.sources import Source
 from cnnlab.errors import ConfigError, DataError
 
 TRAIN_IMAGES, TRAIN_LABELS = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"
@@ -69,54 +70,44 @@ FASHION_MNIST = IdxDataset(
 DATASETS = {dataset.name: dataset for dataset in (MNIST, FASHION_MNIST)}
 
 
-def read_idx_dataset(dataset, data_params, download_dir, spec):
+def locate(name, data_params, fetcher):
+    """The folder holding the four files of DATASETS[name]: data.source's, or the cache's copy of the downloads."""
+    dataset = DATASETS[name]
     if data_params.get("checksum") is not None:
         raise ConfigError(
             f"data.checksum: {dataset.name} is four files, each checked against its published md5; remove data.checksum"
         )
     source = data_params.get("source")
-    local = source is not None and not is_url(source)
-    if local:
-        paths = _local_files(source)
-    else:
-        paths = _download_all(dataset, source or dataset.base_url, Path(download_dir) / dataset.name)
+    if source is not None and not is_url(source):
+        folder = Path(source).expanduser()
+        if not folder.is_dir():
+            raise DataError(
+                f"data.source: {source} is not a folder; for MNIST-style data give the folder "
+                f"holding {', '.join(name + '.gz' for name in FILES)}"
+            )
+        return Source(folder, source)
+    base_url = source or dataset.base_url
+    base_url = base_url if base_url.endswith("/") else base_url + "/"
+    paths = [fetcher.url(f"{base_url}{name}.gz", Checksum("md5", dataset.gz_md5[name])) for name in FILES]
+    return Source(paths[0].parent, source or dataset.base_url, url=base_url)
+
+
+def read(name, source, spec):
+    dataset = DATASETS[name]
+    paths = _files(source.path)
     contents = {name: _decompress(path) for name, path in paths.items()}
     train_x, train_y = _pair(contents, paths, TRAIN_IMAGES, TRAIN_LABELS, len(dataset.classes))
     test_x, test_y = _pair(contents, paths, TEST_IMAGES, TEST_LABELS, len(dataset.classes))
-    if local:
+    if source.url is None:
         _verify_local(dataset, paths, contents)
     x = np.concatenate([train_x, test_x])[:, :, :, np.newaxis]
     labels = np.concatenate([train_y, test_y])
     is_test = np.arange(len(labels)) >= len(train_y)
     checksum = {"md5": {name: hashlib.md5(content).hexdigest() for name, content in contents.items()}}
-    return array_collection(
-        dataset.name, dataset.classes, x, labels, is_test, source or dataset.base_url, checksum, spec
-    )
+    return array_collection(dataset.name, dataset.classes, x, labels, is_test, source.label, checksum, spec)
 
 
-def downloads_needed(dataset, data_params, download_dir):
-    """The URLs read_idx_dataset would fetch: none when data.source is a local folder."""
-    source = data_params.get("source")
-    if source is not None and not is_url(source):
-        return []
-    base_url = source or dataset.base_url
-    base_url = base_url if base_url.endswith("/") else base_url + "/"
-    urls = [f"{base_url}{name}.gz" for name in FILES]
-    return [url for url in urls if not downloaded(url, Path(download_dir) / dataset.name)]
-
-
-def _download_all(dataset, base_url, folder):
-    base_url = base_url if base_url.endswith("/") else base_url + "/"
-    return {name: download(f"{base_url}{name}.gz", folder, Checksum("md5", dataset.gz_md5[name])) for name in FILES}
-
-
-def _local_files(source):
-    folder = Path(source).expanduser()
-    if not folder.is_dir():
-        raise DataError(
-            f"data.source: {source} is not a folder; for MNIST-style data give the folder "
-            f"holding {', '.join(name + '.gz' for name in FILES)}"
-        )
+def _files(folder):
     paths = {}
     for name in FILES:
         candidates = [folder / f"{name}.gz", folder / name]

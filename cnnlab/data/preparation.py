@@ -1,31 +1,50 @@
 """prepare(): any dataset kind -> data/prepared/{train,val,test}.npz and card.json (docs/design.md)."""
 
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
-from cnnlab.data import cifar, idx
-from cnnlab.data.cifar import read_cifar10
-from cnnlab.data.digits import read_digits
-from cnnlab.data.download import downloaded, is_url
-from cnnlab.data.folder import read_folder
-from cnnlab.data.idx import DATASETS as IDX_DATASETS
-from cnnlab.data.idx import read_idx_dataset
+from cnnlab.config import DATASETS, check_implemented
+from cnnlab.data import cifar, digits, folder, idx
 from cnnlab.data.images import ImageSpec
 from cnnlab.data.notices import listing, warn
+from cnnlab.data.sources import Fetcher
 from cnnlab.data.splits import SPLITS, select_splits
-from cnnlab.errors import ConfigError, DataError
+from cnnlab.errors import DataError
 from cnnlab.fileio import atomic_path, write_json
 
-KINDS = ("cifar10", *IDX_DATASETS, "folder", "digits")
+
+@dataclass(frozen=True)
+class Reader:
+    """How prepare reads one kind of dataset: `locate(data_params, fetcher)` resolves data.source
+    (downloading through the Fetcher) into a Source, `read(source, spec)` returns its Collection."""
+
+    locate: Callable
+    read: Callable
+
+
+READERS = {
+    "cifar10": Reader(cifar.locate, cifar.read),
+    **{name: Reader(partial(idx.locate, name), partial(idx.read, name)) for name in idx.DATASETS},
+    "folder": Reader(folder.locate, folder.read),
+    "digits": Reader(digits.locate, digits.read),
+}
+check_implemented(DATASETS, READERS, "datasets (names in cnnlab.config.DATASETS, readers in preparation.READERS)")
 _STATS_CHUNK_PIXELS = 1 << 22
 
 
 def prepare(data_params, out_dir, download_dir):
     """Read the dataset `data_params` describes, split it, write `out_dir` as a whole; return the card."""
     spec = ImageSpec.from_params(data_params)
-    collection = read_collection(data_params, Path(download_dir), spec)
-    arrays = _load_splits(collection, select_splits(collection.labels, collection.is_test, data_params))
+    reader = READERS[data_params["dataset"]]
+    source = reader.locate(data_params, Fetcher(download_dir))
+    with source.discarded_if_corrupt():
+        collection = reader.read(source, spec)
+        arrays = _load_splits(
+            collection, select_splits(collection.labels, collection.is_test, data_params, collection.classes)
+        )
     _report_skipped(collection.skipped, data_params["strict"])
     _check_every_class_trains(collection, arrays["train"][1])
     card = dataset_card(collection, arrays, data_params)
@@ -35,27 +54,9 @@ def prepare(data_params, out_dir, download_dir):
 
 def downloads_needed(data_params, download_dir):
     """The URLs `prepare` would download: none when the data is local, cached or bundled."""
-    kind, source = data_params["dataset"], data_params.get("source")
-    if kind == "cifar10":
-        return cifar.downloads_needed(data_params, download_dir)
-    if kind in IDX_DATASETS:
-        return idx.downloads_needed(IDX_DATASETS[kind], data_params, download_dir)
-    if kind == "folder" and source is not None and is_url(source) and not downloaded(source, download_dir):
-        return [source]
-    return []
-
-
-def read_collection(data_params, download_dir, spec):
-    kind = data_params["dataset"]
-    if kind == "cifar10":
-        return read_cifar10(data_params, download_dir, spec)
-    if kind in IDX_DATASETS:
-        return read_idx_dataset(IDX_DATASETS[kind], data_params, download_dir, spec)
-    if kind == "folder":
-        return read_folder(data_params, download_dir, spec)
-    if kind == "digits":
-        return read_digits(data_params, spec)
-    raise ConfigError(f"data.dataset: unknown dataset {kind!r}; known: {', '.join(KINDS)}")
+    fetcher = Fetcher(download_dir, dry_run=True)
+    READERS[data_params["dataset"]].locate(data_params, fetcher)
+    return fetcher.pending
 
 
 def _report_skipped(skipped, strict):

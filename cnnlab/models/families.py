@@ -4,18 +4,20 @@ class count. Their options are checked up front by cnnlab.config.families:
     outputs = build_family("googlenet", checked_options, normalized_inputs, num_classes)
     model.compile(loss=[...] * len(outputs), loss_weights=AUX_LOSS_WEIGHTS["googlenet"])
 
-Each family lives in its own module (family_<name>.py) with LOSS_WEIGHTS and build().
+Each family lives in its own module (family_<name>.py) with LOSS_WEIGHTS and build(). The
+families are those of cnnlab.config.families.OPTIONS (the one list of them, with each one's
+options); the modules imported here implement them, one each, which importing this checks.
 """
 
+from cnnlab.config import check_implemented
+from cnnlab.config.families import OPTIONS
 from cnnlab.models import family_airbench, family_alexnet, family_googlenet, family_resnet, family_vgg16
 
 _MODULES = {
-    "alexnet": family_alexnet,
-    "vgg16": family_vgg16,
-    "googlenet": family_googlenet,
-    "resnet": family_resnet,
-    "airbench": family_airbench,
+    module.__name__.rpartition(".family_")[2]: module
+    for module in (family_alexnet, family_vgg16, family_googlenet, family_resnet, family_airbench)
 }
+check_implemented(OPTIONS, _MODULES, "families (options: cnnlab/config/families.py OPTIONS; builders imported here)")
 
 AUX_LOSS_WEIGHTS = {name: module.LOSS_WEIGHTS for name, module in _MODULES.items()}
 """family -> loss weight per output of build_family, main output first."""

@@ -33,7 +33,7 @@ def keras_home(tmp_path, monkeypatch):
     def no_download(url, *args):
         raise AssertionError(f"unexpected download of {url}")
 
-    monkeypatch.setattr("cnnlab.data.cifar.download", no_download)
+    monkeypatch.setattr("cnnlab.data.sources.download", no_download)
     return home / "datasets"
 
 

@@ -5,9 +5,10 @@ import tarfile
 import numpy as np
 from PIL import Image
 
-from cnnlab.data.folder import read_folder
+from cnnlab.data import folder
 from cnnlab.data.images import ImageSpec
 from cnnlab.data.preparation import prepare
+from cnnlab.data.sources import Fetcher
 from data_helpers import CIFAR_CLASSES, data_params, load_split, make_tar
 
 CIFAR_JPG_SHA256 = "d34c68f61cca57aa9144c8f25bda427abb9921bd642d5857a2fc1a6b4416f965"
@@ -15,8 +16,9 @@ CIFAR_JPG_SHA256 = "d34c68f61cca57aa9144c8f25bda427abb9921bd642d5857a2fc1a6b4416
 OFFICIAL_MEAN, OFFICIAL_STD = [125.3, 123.0, 113.9], [63.0, 62.1, 66.7]
 
 
-def test_the_archive_holds_the_official_classes_and_split(cifar_jpg_archive):
-    collection = read_folder(data_params(dataset="folder", source=str(cifar_jpg_archive)), None, ImageSpec(None, None))
+def test_the_archive_holds_the_official_classes_and_split(cifar_jpg_archive, tmp_path):
+    source = folder.locate(data_params(dataset="folder", source=str(cifar_jpg_archive)), Fetcher(tmp_path))
+    collection = folder.read(source, ImageSpec(None, None))
     assert collection.name == "cifar10-jpg" and collection.classes == CIFAR_CLASSES
     assert collection.checksum == {"sha256": CIFAR_JPG_SHA256}
     assert np.bincount(collection.labels[~collection.is_test]).tolist() == [5000] * 10

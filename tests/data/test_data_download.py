@@ -4,10 +4,12 @@ import hashlib
 import os
 import socket
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from cnnlab.data.checksums import Checksum
-from cnnlab.data.download import download
+from cnnlab.data.download import cached_path, download
 from cnnlab.data.preparation import prepare
 from cnnlab.errors import DataError
 from data_helpers import assert_nothing_written, data_params, make_tar, write_class_folders
@@ -31,8 +33,8 @@ def single_attempt(monkeypatch):
 def test_download_with_checksum(tmp_path, served_file):
     url, server = served_file
     path = download(url, tmp_path / "dl", GOOD)
-    assert path == tmp_path / "dl" / "data.bin" and path.read_bytes() == PAYLOAD
-    assert list((tmp_path / "dl").iterdir()) == [path]
+    assert path == cached_path(url, tmp_path / "dl") and path.name == "data.bin" and path.read_bytes() == PAYLOAD
+    assert list(path.parent.iterdir()) == [path] and path.parent.parent == tmp_path / "dl"
     download(url, tmp_path / "dl", GOOD)
     assert len(server.requests) == 1  # a verified copy is not fetched again
 
@@ -42,8 +44,9 @@ def test_broken_transfer_leaves_only_a_part_file_and_the_next_call_resumes(tmp_p
     server.cuts_left = 1
     with pytest.raises(DataError, match=rf"^cannot download {url} \(connection broken mid-transfer\)"):
         download(url, tmp_path / "dl", GOOD)
-    part = tmp_path / "dl" / "data.bin.part"
-    assert not (tmp_path / "dl" / "data.bin").exists()
+    target = cached_path(url, tmp_path / "dl")
+    part = target.with_name("data.bin.part")
+    assert not target.exists()
     received = part.stat().st_size
     assert 0 < received <= len(PAYLOAD) // 2
 
@@ -72,8 +75,9 @@ def test_retries_resume_within_one_call(tmp_path, served_file, fast_retries):
 
 def test_a_part_file_longer_than_the_file_starts_over(tmp_path, served_file, fast_retries):
     url, _ = served_file
-    (tmp_path / "dl").mkdir()
-    (tmp_path / "dl" / "data.bin.part").write_bytes(b"x" * (len(PAYLOAD) + 10))
+    part = cached_path(url, tmp_path / "dl").with_name("data.bin.part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"x" * (len(PAYLOAD) + 10))
     assert download(url, tmp_path / "dl", GOOD).read_bytes() == PAYLOAD
 
 
@@ -84,7 +88,7 @@ def test_wrong_checksum_deletes_the_download(tmp_path, served_file):
     expected = rf"^{url}: checksum mismatch, expected md5:{wrong.hexdigest}, got md5:{actual}; the download was deleted"
     with pytest.raises(DataError, match=expected):
         download(url, tmp_path / "dl", wrong)
-    assert list((tmp_path / "dl").iterdir()) == []
+    assert list(cached_path(url, tmp_path / "dl").parent.iterdir()) == []
 
 
 def test_http_error_is_reported_at_once(tmp_path, http_server, fast_retries):
@@ -124,4 +128,99 @@ def test_folder_dataset_from_a_url(tmp_path, http_server):
     )
     assert card["name"] == "shapes" and card["source"] == f"{url}/shapes.tar.gz"
     assert card["checksum"] == {"sha256": digest} and sum(card["counts"].values()) == 20
-    assert (tmp_path / "dl" / "shapes.tar.gz").read_bytes() == archive.read_bytes()
+    assert cached_path(f"{url}/shapes.tar.gz", tmp_path / "dl").read_bytes() == archive.read_bytes()
+
+
+# --- the cache is keyed by URL ---------------------------------------------------------------
+
+
+def serve_classes(served, folder, counts):
+    """served/<folder>/data.tar.gz: an image-folder archive with `counts` noise images per class
+    (about 12 kB each, so that a transfer cut half-way has written part of it)."""
+    (served / folder).mkdir(parents=True, exist_ok=True)
+    images = served.parent / "made" / folder / "data"
+    rng = np.random.default_rng(0)
+    for name, count in counts.items():
+        (images / name).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(images / name / f"{i}.png")
+    return make_tar(images, served / folder / "data.tar.gz")
+
+
+def test_two_urls_with_the_same_file_name_are_two_downloads(tmp_path, http_server):
+    url, served, server = http_server
+    serve_classes(served, "a", {"cats": 10, "dogs": 10})
+    serve_classes(served, "b", {"cars": 10, "bikes": 10, "boats": 10})
+
+    first = prepare(data_params(dataset="folder", source=f"{url}/a/data.tar.gz"), tmp_path / "out", tmp_path / "dl")
+    second = prepare(data_params(dataset="folder", source=f"{url}/b/data.tar.gz"), tmp_path / "out", tmp_path / "dl")
+
+    assert first["classes"] == ["cats", "dogs"] and second["classes"] == ["bikes", "boats", "cars"]
+    assert second["source"] == f"{url}/b/data.tar.gz"
+    assert [r["path"] for r in server.requests] == ["/a/data.tar.gz", "/b/data.tar.gz"]
+    prepare(data_params(dataset="folder", source=f"{url}/a/data.tar.gz"), tmp_path / "out", tmp_path / "dl")
+    assert len(server.requests) == 2  # each URL's copy is reused
+
+
+def test_a_truncated_download_is_deleted_and_fetched_again_once_the_server_is_fixed(tmp_path, http_server):
+    url, served, server = http_server
+    archive = serve_classes(served, "a", {"cats": 10, "dogs": 10})
+    good = archive.read_bytes()
+    archive.write_bytes(good[: len(good) // 2])  # the server's copy is cut short
+    params = data_params(dataset="folder", source=f"{url}/a/data.tar.gz")
+
+    with pytest.raises(DataError) as error:
+        prepare(params, tmp_path / "out", tmp_path / "dl")
+    assert str(error.value).startswith(
+        f"{url}/a/data.tar.gz: the download is a truncated or corrupt archive ("
+    ) and str(error.value).endswith(
+        "); it was deleted, so the next run downloads it again; "
+        "if the server's copy is damaged, point data.source at a good one"
+    )
+    assert not cached_path(f"{url}/a/data.tar.gz", tmp_path / "dl").exists()
+    assert_nothing_written(tmp_path / "out")
+
+    archive.write_bytes(good)  # fixed on the server
+    card = prepare(params, tmp_path / "out", tmp_path / "dl")
+    assert card["classes"] == ["cats", "dogs"] and sum(card["counts"].values()) == 20
+    assert len(server.requests) == 2
+
+
+def test_a_local_truncated_archive_is_never_deleted(tmp_path):
+    archive = make_tar(write_class_folders(tmp_path / "shapes", {"a": 10, "b": 10}), tmp_path / "shapes.tar.gz")
+    archive.write_bytes(archive.read_bytes()[:-2000])
+    with pytest.raises(DataError, match=rf"^{archive}: truncated or corrupt archive"):
+        prepare(data_params(dataset="folder", source=str(archive)), tmp_path / "out", tmp_path / "dl")
+    assert archive.is_file()
+
+
+def test_a_part_file_left_by_a_cut_connection_is_resumed_by_the_next_run(tmp_path, http_server, single_attempt):
+    url, served, server = http_server
+    archive = serve_classes(served, "a", {"cats": 10, "dogs": 10})
+    params = data_params(dataset="folder", source=f"{url}/a/data.tar.gz")
+    server.cuts_left = 1
+    with pytest.raises(DataError, match=r"connection broken mid-transfer"):
+        prepare(params, tmp_path / "out", tmp_path / "dl")
+    part = cached_path(f"{url}/a/data.tar.gz", tmp_path / "dl").with_name("data.tar.gz.part")
+    received = part.stat().st_size
+    assert 0 < received < archive.stat().st_size
+
+    card = prepare(params, tmp_path / "out", tmp_path / "dl")
+    assert server.requests[-1]["range"] == f"bytes={received}-"
+    assert not part.exists() and sum(card["counts"].values()) == 20
+
+
+def test_a_copy_kept_under_its_file_name_alone_is_reused_only_when_a_checksum_vouches_for_it(tmp_path, served_file):
+    url, server = served_file
+    legacy = tmp_path / "dl" / "data.bin"  # where older versions kept every download
+    legacy.parent.mkdir()
+    legacy.write_bytes(PAYLOAD)
+
+    assert download(url, tmp_path / "dl", GOOD).read_bytes() == PAYLOAD
+    assert server.requests == [] and not legacy.exists()  # moved into the URL's folder
+
+    legacy.write_bytes(b"from another URL")
+    other = url.replace("data.bin", "x/data.bin")
+    with pytest.raises(DataError, match="HTTP 404"):
+        download(other, tmp_path / "dl")  # no checksum: fetched, never taken from the old name
+    assert legacy.read_bytes() == b"from another URL"

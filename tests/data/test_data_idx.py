@@ -170,7 +170,8 @@ def test_download_from_a_mirror_checks_each_published_md5(tmp_path, http_server,
     params = data_params(dataset="mnist", source=f"{url}/mirror", image_size=None)
     card = prepare(params, tmp_path / "out", tmp_path / "dl")
     assert card["counts"] == {"train": 90, "val": 10, "test": 20} and card["source"] == f"{url}/mirror"
-    assert sorted(p.name for p in (tmp_path / "dl" / "mnist").iterdir()) == sorted(f"{name}.gz" for name in FILES)
+    (cache,) = (tmp_path / "dl").iterdir()  # one folder for the four files of one server folder
+    assert sorted(p.name for p in cache.iterdir()) == sorted(f"{name}.gz" for name in FILES)
     assert [r["path"] for r in server.requests] == [f"/mirror/{name}.gz" for name in FILES]
 
     prepare(params, tmp_path / "out", tmp_path / "dl")
@@ -186,4 +187,4 @@ def test_download_of_unofficial_files_fails_on_the_first_checksum(tmp_path, http
         r"expected md5:f68b3c2dcbeaaa9fbdd348bbdeb94873, got md5:[0-9a-f]{32}",
     ):
         prepare(data_params(dataset="mnist", source=url), tmp_path / "out", tmp_path / "dl")
-    assert list((tmp_path / "dl" / "mnist").iterdir()) == []
+    assert [list(cache.iterdir()) for cache in (tmp_path / "dl").iterdir()] == [[]]

@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 import yaml
 
+from cnnlab.data.download import cached_path
+from cnnlab.data.idx import FILES, MNIST
+from cnnlab.layout import DOWNLOAD_DIR
 from data_helpers import REPO
 from stages import prepare as stage
 
@@ -88,13 +91,8 @@ def test_check_passes_offline_for_bundled_and_local_data(tmp_path, monkeypatch, 
     assert check(tmp_path, monkeypatch, capsys, {"dataset": "digits"}) == (0, "")
     (tmp_path / "pictures").mkdir()
     assert check(tmp_path, monkeypatch, capsys, {"dataset": "folder", "source": "pictures"}) == (0, "")
-    downloads = tmp_path / "data" / "downloads" / "mnist"
-    downloads.mkdir(parents=True)
-    for name in (
-        "train-images-idx3-ubyte",
-        "train-labels-idx1-ubyte",
-        "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte",
-    ):
-        (downloads / f"{name}.gz").write_bytes(b"")
+    for name in FILES:
+        cached = cached_path(f"{MNIST.base_url}{name}.gz", tmp_path / DOWNLOAD_DIR)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(b"")
     assert check(tmp_path, monkeypatch, capsys, {"dataset": "mnist"}) == (0, "")
