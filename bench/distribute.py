@@ -1,4 +1,4 @@
-"""Throughput of the train stage with train.distribute none vs mirrored over 2 logical CPUs.
+"""Throughput of the train stage with a variant's `distribute` none vs mirrored over 2 logical CPUs.
 
 Usage: python bench/distribute.py [--images 10000] [--epochs 3] [--variant seed001_exp1] [--repeats 3]
 The two alternate --repeats times and each keeps its best run (other work on a shared
@@ -42,11 +42,10 @@ def write_data(directory, images):
     (directory / "card.json").write_text(json.dumps(card))
 
 
-def images_per_second(workdir, variant_name, epochs, train):
+def images_per_second(workdir, variant_name, epochs, execution):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    variant = params["variants"][variant_name]
-    variant["epochs"] = epochs
-    params.update(train={**params["train"], **train}, variants={variant_name: variant})
+    variant = {**params["variants"][variant_name], "epochs": epochs, **execution}
+    params.update(variants={variant_name: variant}, descriptions={})
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
     subprocess.run(
@@ -71,8 +70,8 @@ def main():
         workdir = Path(tmp)
         write_data(workdir / "data" / "prepared", args.images)
         for _ in range(args.repeats):
-            for mode, train in modes.items():
-                runs[mode].append(images_per_second(workdir, args.variant, args.epochs, train))
+            for mode, execution in modes.items():
+                runs[mode].append(images_per_second(workdir, args.variant, args.epochs, execution))
                 loads.append(os.getloadavg()[0])
     single, mirrored = max(runs["none"]), max(runs["mirrored"])
     every = ", ".join(f"{mode} {'/'.join(f'{value:.0f}' for value in values)}" for mode, values in runs.items())

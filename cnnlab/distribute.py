@@ -1,8 +1,9 @@
-"""Scale out on TensorFlow's own engines: tf.distribute strategies chosen by `train.distribute`.
+"""Scale out on TensorFlow's own engines: tf.distribute strategies chosen per variant by
+`variants.<name>.distribute`.
 
 - `none`: the default strategy (one device).
-- `mirrored`: MirroredStrategy over all local GPUs, or the CPU split into `train.cpu_replicas`
-  logical devices.
+- `mirrored`: MirroredStrategy over all local GPUs, or the CPU split into
+  `variants.<name>.cpu_replicas` logical devices.
 - `multi_worker`: MultiWorkerMirroredStrategy over the cluster that the `TF_CONFIG`
   environment variable describes (every worker runs the same command with its own task).
   Keras 3's `fit` fails under it (keras-team/keras#20585; reproduced with TensorFlow 2.21 /
@@ -21,18 +22,19 @@ import tensorflow as tf
 from cnnlab.errors import ConfigError
 
 
-def make_strategy(train_params):
-    """Create the strategy before any other TensorFlow work (logical devices must come first)."""
-    if train_params["distribute"] == "none":
+def make_strategy(settings, key):
+    """Create the strategy a variant's `settings` (`distribute`, `cpu_replicas`) ask for, before
+    any other TensorFlow work (logical devices must come first); `key` names the variant."""
+    if settings["distribute"] == "none":
         return tf.distribute.get_strategy()
-    if train_params["distribute"] == "multi_worker":
+    if settings["distribute"] == "multi_worker":
         if not os.environ.get("TF_CONFIG"):
             raise ConfigError(
-                "train.distribute: multi_worker needs the cluster and this worker's task in the "
+                f"{key}.distribute: multi_worker needs the cluster and this worker's task in the "
                 "TF_CONFIG environment variable; set TF_CONFIG on every worker"
             )
         return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.MirroredStrategy(_mirrored_devices(train_params["cpu_replicas"]))
+    return tf.distribute.MirroredStrategy(_mirrored_devices(settings["cpu_replicas"]))
 
 
 def gpu_capabilities():

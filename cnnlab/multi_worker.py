@@ -12,6 +12,8 @@ global batch. Metrics are summed over all replicas, so every worker sees the sam
 chief's early-stopping decision binds them all.
 """
 
+import functools
+
 import keras
 import tensorflow as tf
 
@@ -126,7 +128,8 @@ def _val_step(strategy, batch_sums):
 def _copy_chief_state(strategy, variables):
     """Give every worker the chief's variables: only the chief restores a checkpoint, and no
     filesystem needs to be shared between the workers."""
-    for variable, value in zip(variables, _from_chief(strategy, [variable.value for variable in variables])):
+    values = _from_chief(strategy, [tf.convert_to_tensor(variable.value) for variable in variables])
+    for variable, value in zip(variables, values):
         variable.assign(value)
 
 
@@ -136,16 +139,27 @@ def chief_value(strategy, number):
 
 
 def _from_chief(strategy, values):
-    """`values` as the chief holds them: a sum over all replicas in which only replica 0 (the
-    chief's first) contributes."""
+    """`values` (tensors) as the chief holds them: a sum over all replicas in which only
+    replica 0 (the chief's first) contributes."""
+    return _broadcast_function(strategy)(values)
 
-    def replica_values():
+
+@functools.cache
+def _broadcast_function(strategy):
+    """One tf.function per strategy, traced once per kind of `values`: a new one per call
+    retraced at every epoch's chief_value, and TensorFlow warned about it."""
+
+    def replica_values(values):
         context = tf.distribute.get_replica_context()
         from_chief = tf.equal(context.replica_id_in_sync_group, 0)
         # one all-reduce per value: a batched one concatenates them, which needs a single dtype
         return [context.all_reduce(SUM, tf.where(from_chief, value, tf.zeros_like(value))) for value in values]
 
-    return _first_local(strategy, tf.function(lambda: strategy.run(replica_values))())
+    @tf.function
+    def broadcast(values):
+        return _first_local(strategy, strategy.run(replica_values, args=(values,)))
+
+    return broadcast
 
 
 def _first_local(strategy, per_replica):

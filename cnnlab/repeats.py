@@ -38,10 +38,10 @@ def repeat_seeds(seed, runs):
 
 def repeat_variant(name, variant, train, runs, root="."):
     """Train `name` at the seeds after train.seed until it has `runs` runs, and write its record."""
-    if train["distribute"] == "multi_worker" or train["cpu_replicas"]:
+    if variant["distribute"] == "multi_worker" or variant["cpu_replicas"]:
         raise ConfigError(
-            f"repeats.runs.{name}: repeats train in one process, which train.distribute: multi_worker and "
-            "train.cpu_replicas cannot; run the seeds as experiments (`dvc exp run -S train.seed=...`)"
+            f"repeats.runs.{name}: repeats train in one process, which variants.{name}.distribute: multi_worker "
+            f"and variants.{name}.cpu_replicas cannot; run the seeds as experiments (`dvc exp run -S train.seed=...`)"
         )
     images, labels = read_split(prepared_dir(root), "test")
     test_split = split_fingerprint(images, labels)

@@ -90,7 +90,7 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
     key = f"variants.{name}"
     data = load_inputs(data_dir, key, needs_validation=bool(variant["early_stopping"]))
     epochs = min(variant["epochs"], train_params["max_epochs"] or variant["epochs"])
-    strategy, jit_compile = start_tensorflow(name, train_params)
+    strategy, jit_compile = start_tensorflow(name, train_params, variant)
     replicas = strategy.num_replicas_in_sync
     batch_size = global_batch_size(variant["batch_size"], replicas, len(data.x_train), key)
     steps_per_epoch = len(data.x_train) // batch_size
@@ -154,10 +154,10 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
     shutil.rmtree(backup_dir, ignore_errors=True)
 
 
-def start_tensorflow(name, train_params):
-    """The tf.distribute strategy (created first: logical devices must come before any other
-    TensorFlow work), seeds, determinism and precision; returns it and whether to XLA-compile."""
-    strategy = distribute.make_strategy(train_params)
+def start_tensorflow(name, train_params, variant):
+    """The variant's tf.distribute strategy (created first: logical devices must come before any
+    other TensorFlow work), seeds, determinism and precision; returns it and whether to XLA-compile."""
+    strategy = distribute.make_strategy(variant, f"variants.{name}")
     gpus = distribute.gpu_capabilities()
     mixed_precision = hardware.use_mixed_precision(train_params["mixed_precision"], gpus)
     configure_tensorflow(train_params["seed"], train_params["deterministic"], train_params["threads"], mixed_precision)

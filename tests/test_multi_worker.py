@@ -1,4 +1,4 @@
-"""`train.distribute: multi_worker`: two worker processes on loopback train one model."""
+"""`variants.<name>.distribute: multi_worker`: two worker processes on loopback train one model."""
 
 import csv
 import json
@@ -70,6 +70,7 @@ def finish(processes, timeout=120):
                 process.wait()
     for index, (process, (stdout, stderr)) in enumerate(zip(processes, outputs)):
         assert process.returncode == 0, f"worker {index} exited {process.returncode}:\n{stdout}\n{stderr}"
+        assert "retracing" not in stderr, f"worker {index}: a warning the user cannot act on:\n{stderr}"
     return [stdout for stdout, _ in outputs]
 
 
@@ -94,7 +95,7 @@ def test_two_workers_killed_and_rerun_train_like_one_process_on_the_global_batch
     # float32: bfloat16 (auto on CPUs with native bfloat16) sums in a different order per split
     float32 = {"mixed_precision": False}
     workers = [
-        project(tmp_path / f"worker{index}", per_worker, train={"distribute": "multi_worker", **float32})
+        project(tmp_path / f"worker{index}", {**per_worker, "distribute": "multi_worker"}, train=float32)
         for index in range(2)
     ]
     single = project(
@@ -137,8 +138,8 @@ def test_two_workers_killed_and_rerun_train_like_one_process_on_the_global_batch
 
 def test_multi_worker_without_tf_config_is_one_line_error(tmp_path, monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    directory = project(tmp_path, small_variant(), train={"distribute": "multi_worker"})
+    directory = project(tmp_path, small_variant(distribute="multi_worker"))
     result = run_stage(directory, "stages.train", "small", check=False)
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: train.distribute: multi_worker needs") and "set TF_CONFIG" in last
+    assert last.startswith("error: variants.small.distribute: multi_worker needs") and "set TF_CONFIG" in last

@@ -239,7 +239,7 @@ def test_run_killed_after_early_stopping_ended_it_trains_no_further_epoch(tmp_pa
 
 def test_mirrored_over_two_logical_cpus(tmp_path):
     directory = project(tmp_path)
-    write_params(directory, {"small": small_variant(epochs=4)}, train={"distribute": "mirrored", "cpu_replicas": 2})
+    write_params(directory, {"small": small_variant(epochs=4, distribute="mirrored", cpu_replicas=2)})
     run_stage(directory, "stages.train", "small")
     training = read(directory, "models/small/training.json")
     assert training["replicas"] == 2 and training["epochs_run"] == 4

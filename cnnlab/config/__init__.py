@@ -77,16 +77,6 @@ TRAIN = {
         "(AVX512-BF16/AMX), else off; true = float16",
     ),
     "threads": Field(optional(number(1, integer=True)), None, "TensorFlow intra-op threads; null = all cores"),
-    "distribute": Field(
-        choice("none", "mirrored", "multi_worker"),
-        "none",
-        "tf.distribute: mirrored = all local GPUs; multi_worker = the TF_CONFIG cluster",
-    ),
-    "cpu_replicas": Field(
-        optional(number(2, 64, integer=True)),
-        None,
-        "mirrored without GPUs: split the CPU into this many logical devices",
-    ),
 }
 
 OPTIMIZER = {
@@ -153,6 +143,18 @@ VARIANT = {
         None,
         "overrides train.mixed_precision for this variant; false = float32, which reruns bit for bit on CPU",
     ),
+    # how the variant is executed; DVC tracks them with the variant, since the global batch and
+    # the learning rate scale with the replicas (distribute.py)
+    "distribute": Field(
+        choice("none", "mirrored", "multi_worker"),
+        "none",
+        "tf.distribute: mirrored = all local GPUs; multi_worker = the TF_CONFIG cluster",
+    ),
+    "cpu_replicas": Field(
+        optional(number(2, 64, integer=True)),
+        None,
+        "mirrored without GPUs: split the CPU into this many logical devices",
+    ),
     "tta": Field(
         choice(False, True, "flip", "flip_shift"),
         False,
@@ -191,6 +193,8 @@ def validate_variant(variant, key):
                 f"{key}.layers: not used with family {result['family']!r}; remove it or set family: layers"
             )
         result["options"] = validate_family_options(result["family"], result["options"] or {}, f"{key}.options")
+    if result["distribute"] == "multi_worker":
+        _check_multi_worker(result, key)
     return result
 
 
@@ -302,9 +306,13 @@ def validate_params(raw, source="params.yaml"):
             raise ConfigError(
                 f"{name}: unknown section in {source}{did_you_mean(name, SCHEMA)}; known: {', '.join(SCHEMA)}"
             )
+    for moved in MOVED_TO_VARIANTS:
+        if isinstance(raw.get("train"), dict) and moved in raw["train"]:
+            raise ConfigError(
+                f"train.{moved}: now set per variant, as variants.<name>.{moved}, so that it retrains only "
+                f"the variants it applies to (e.g. -S variants.seed001_exp1.{moved}=...); move it there"
+            )
     params = {name: _check_top(field, raw, name) for name, field in SCHEMA.items()}
-    if params["train"]["distribute"] == "multi_worker":
-        _check_multi_worker(params["variants"])
     for key, names in (
         ("descriptions", params["descriptions"]),
         ("repeats.runs", params["repeats"]["runs"]),
@@ -319,21 +327,23 @@ def validate_params(raw, source="params.yaml"):
     return params
 
 
-def _check_multi_worker(variants):
+MOVED_TO_VARIANTS = ("distribute", "cpu_replicas")
+
+
+def _check_multi_worker(variant, key):
     """multi_worker training runs its own loop (cnnlab.multi_worker): no per-step callbacks, and
     the training step keeps the trainable set it was traced with."""
-    for name, variant in variants.items():
-        if variant["lookahead"]:
-            raise ConfigError(
-                f"variants.{name}.lookahead: not supported with train.distribute: multi_worker "
-                "(it averages between steps); remove it or use distribute: mirrored"
-            )
-        freeze = variant["options"].get("whiten_bias_epochs") if variant["family"] == "airbench" else None
-        if freeze and freeze < variant["epochs"]:
-            raise ConfigError(
-                f"variants.{name}.options.whiten_bias_epochs: freezing mid-run is not supported with "
-                "train.distribute: multi_worker; set it to 0 (frozen throughout) or use distribute: mirrored"
-            )
+    if variant["lookahead"]:
+        raise ConfigError(
+            f"{key}.lookahead: not supported with {key}.distribute: multi_worker "
+            "(it averages between steps); remove it or use distribute: mirrored"
+        )
+    freeze = variant["options"].get("whiten_bias_epochs") if variant["family"] == "airbench" else None
+    if freeze and freeze < variant["epochs"]:
+        raise ConfigError(
+            f"{key}.options.whiten_bias_epochs: freezing mid-run is not supported with "
+            f"{key}.distribute: multi_worker; set it to 0 (frozen throughout) or use distribute: mirrored"
+        )
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
