@@ -9,7 +9,7 @@ SLOW_TESTS ?= tests/test_family_training.py tests/test_pipeline.py tests/test_tr
 # The offline quick look (README "The first look, offline"): every stage of every variant on
 # scikit-learn's bundled digits, at most 4 epochs each (enough for every variant to learn), as an
 # experiment of its own; about 6 minutes on 2 cores.
-QUICK_LOOK = -S data.dataset=digits -S train.max_epochs=4
+QUICK_LOOK = -S data.dataset=digits -S train.max_epochs=4 -S train.max_batch_size=64
 
 .PHONY: install run quick-look test test-fast lint format
 
