@@ -9,9 +9,10 @@ import pandas as pd
 from cnnlab.config.families import FAMILIES
 from cnnlab.errors import UserError
 from cnnlab.fileio import load_json, write_text
-from cnnlab.layout import comparison_dir, evaluate_command, metrics_path, model_dir, train_command
+from cnnlab.layout import comparison_dir, details_path, evaluate_command, metrics_path, model_dir, train_command
 from cnnlab.plotting import plot_comparison, save_figure
 
+NOT_RECORDED = "data not recorded (metrics written before they named their dataset)"
 CURVES = ("val_accuracy", "val_loss", "accuracy", "loss")
 TRAINING_FACTS = ("optimizer", "learning_rate", "batch_size", "flops_per_image", "images_per_second")
 TABLE_COLUMNS = {
@@ -41,6 +42,30 @@ def variant_rows(variants, root=".", descriptions=None):
     return evaluated + [row for row in rows if not row["evaluated"]]
 
 
+def check_one_dataset(rows, expected=None, against=None):
+    """Refuse evaluated rows whose metrics were computed on other data (their `dataset` key)
+    than `expected` (`against` says where that is from, e.g. "data/prepared/card.json is"), or,
+    without one, than most of the rows: one line naming the odd ones out. A metrics file
+    without the key counts as other data."""
+    evaluated = [row for row in rows if row["evaluated"]]
+    datasets = [row.get("dataset") for row in evaluated]
+    if expected is None:
+        if len(set(datasets)) < 2:
+            return
+        expected = max(datasets, key=datasets.count)  # ties: the best-ranked row's
+        against = f"the other {datasets.count(expected)} evaluated variants on"
+    odd = {}
+    for row in evaluated:
+        if row.get("dataset") != expected:
+            odd.setdefault(row.get("dataset") or NOT_RECORDED, []).append(row["variant"])
+    if odd:
+        found = "; ".join(f"{', '.join(names)} on {dataset}" for dataset, names in odd.items())
+        raise UserError(
+            f"metrics/ mixes datasets: {found}, but {against} {expected or NOT_RECORDED}; "
+            "rerun `dvc repro` to evaluate every variant on the same prepared data"
+        )
+
+
 def variant_row(name, variant, root):
     row = {
         "variant": name,
@@ -53,7 +78,13 @@ def variant_row(name, variant, root):
     if not path.exists():
         return {**row, "evaluated": False}
     metrics = load_json(path, evaluate_command(name))
-    return {**row, **training_facts(root, name), **metrics, "evaluated": True}
+    return {**row, **training_facts(root, name), **metrics, **evaluation_facts(root, name), "evaluated": True}
+
+
+def evaluation_facts(root, variant):
+    """The best epoch, from metrics/details/<variant>.json (git-tracked, no DVC metric)."""
+    path = details_path(root, variant)
+    return {"best_epoch": load_json(path, evaluate_command(variant)).get("best_epoch")} if path.exists() else {}
 
 
 def training_facts(root, variant):
@@ -102,6 +133,7 @@ def write_comparison(variants, root="."):
     missing = [row["variant"] for row in rows if not row["evaluated"]]
     if missing:
         raise UserError(f"{metrics_path(root, missing[0])}: missing; run `{evaluate_command(missing[0])}` first")
+    check_one_dataset(rows)
     frame = comparison_frame(rows)
     plots = comparison_dir(root)
     write_text(plots / "comparison.csv", frame.to_csv(index=False))

@@ -6,6 +6,7 @@ output index >= num_classes counts as wrong and is named `output_<i>`, and per-c
 metrics cover the real classes only.
 """
 
+import zipfile
 from pathlib import Path
 
 import keras
@@ -20,10 +21,20 @@ from sklearn.metrics import (
 )
 
 from cnnlab import saved_layers  # noqa: F401 (registers the custom layers model.keras files may hold)
-from cnnlab.data.prepared import read_card, read_split
+from cnnlab.data.prepared import dataset_id, read_card, read_split
 from cnnlab.errors import DataError
 from cnnlab.fileio import atomic_path, load_json, require, write_json, write_text
-from cnnlab.layout import eval_dir, metrics_path, model_dir, per_class_path, prepared_dir, train_command
+from cnnlab.layout import (
+    confusion_path,
+    details_path,
+    eval_dir,
+    metrics_path,
+    model_dir,
+    per_class_path,
+    prepared_dir,
+    train_command,
+)
+from cnnlab.per_image import details_record, split_fingerprint
 
 PREDICT_BATCH_SIZE = 256
 TOP_K = 5
@@ -41,6 +52,11 @@ def load_test_split(root):
 def load_model(path, command):
     """A saved inference model; `command` is what produces it (named when it is missing)."""
     path = require(path, command)
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        # Keras calls such a file "File not found"
+        raise DataError(
+            f"{path}: damaged or cut short (not a complete .keras zip archive); rerun `{command}` to rebuild it"
+        )
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as error:  # keras raises many types for a corrupt or foreign file
@@ -185,6 +201,14 @@ def confusion_frame(labels, probabilities, names, num_classes):
     )
 
 
+def confusion_counts(confusion):
+    """The confusion matrix in long format, a row per (actual, predicted) pair: the data of the
+    variant's confusion chart in `dvc plots show` (.dvc/plots/confusion_counts.json), small
+    enough for git where one row per test image is not."""
+    long = confusion.rename_axis(columns="predicted").stack().rename("images").reset_index()
+    return long[["actual", "predicted", "images"]]
+
+
 def load_variant_model(root, variant):
     """The inference model in models/<variant>/model.keras."""
     return load_model(model_dir(root, variant) / "model.keras", train_command(variant))
@@ -202,7 +226,11 @@ def evaluate_variant(variant, root=".", tta=False, batch_size=PREDICT_BATCH_SIZE
     names = output_names(card["classes"], probabilities.shape[1])
 
     metrics = compute_metrics(labels, probabilities, card["classes"])
-    metrics.update(training_metrics(directory, variant))
+    facts = training_metrics(directory, variant)
+    best_epoch = facts.pop("best_epoch")  # kept out of the metrics: `dvc exp show` columns are few
+    metrics.update(facts)
+    metrics["dataset"] = dataset_id(card)
+    confusion = confusion_frame(labels, probabilities, names, card["num_classes"])
     with atomic_path(eval_dir(root, variant)) as tmp:
         tmp.mkdir()
         np.save(tmp / "probabilities.npy", probabilities)
@@ -210,10 +238,13 @@ def evaluate_variant(variant, root=".", tta=False, batch_size=PREDICT_BATCH_SIZE
             tmp / "predictions.csv",
             predictions_frame(labels, probabilities, names).to_csv(index=False, float_format="%.6f"),
         )
-        write_text(tmp / "confusion.csv", confusion_frame(labels, probabilities, names, card["num_classes"]).to_csv())
+        write_text(tmp / "confusion.csv", confusion.to_csv())
     write_text(
         per_class_path(root, variant),
         per_class_frame(labels, probabilities, card["classes"]).to_csv(index=False, float_format="%.6f"),
     )
+    write_text(confusion_path(root, variant), confusion_counts(confusion).to_csv(index=False))
+    correct = probabilities.argmax(axis=1) == labels
+    write_json(details_path(root, variant), details_record(correct, split_fingerprint(images, labels), best_epoch))
     write_json(metrics_path(root, variant), metrics)
     return metrics

@@ -16,7 +16,7 @@ from numbers import Real
 import pandas as pd
 
 from cnnlab.errors import UserError
-from cnnlab.layout import live_dir, metrics_path
+from cnnlab.layout import metrics_path, running_live_path
 
 # params: params.yaml as a nested dict; metrics: {file: {key: value}} of the files DVC could read;
 # baseline: the workspace or a commit rather than an experiment
@@ -66,10 +66,22 @@ def flat(tree, prefix=""):
 
 
 def variant_metrics(run, variant):
-    """The variant's metrics in `run`: the evaluate stage's, and the live log of its latest epoch
-    (step, eval.accuracy, eval.loss), which DVC also reads from experiments still running."""
-    files = (metrics_path(".", variant), live_dir(".", variant) / "metrics.json")
+    """The variant's metrics in `run`: the evaluate stage's, and the live summary of its latest
+    epoch (step, eval.accuracy, eval.loss), which exists while it trains."""
+    files = (metrics_path(".", variant), running_live_path(".", variant))
     return {key: value for path in files for key, value in run.metrics.get(path.as_posix(), {}).items()}
+
+
+def newest_per_cell(runs, cells_of):
+    """{cell: the run that fills it}, `cells_of(run)` naming the cells of a table a run has
+    results for. Each cell takes the newest experiment that has it, a baseline (workspace or
+    commit) only when no experiment does: `runs` in `dvc exp show`'s order lists experiments
+    newest first."""
+    cells = {}
+    for run in sorted(runs, key=lambda run: run.baseline):  # stable: dvc's newest-first order stays
+        for cell in cells_of(run):
+            cells.setdefault(cell, run)
+    return cells
 
 
 def is_number(value):

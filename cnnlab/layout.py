@@ -13,6 +13,7 @@ PREPARED_DIR = Path("data/prepared")
 DOWNLOAD_DIR = Path("data/downloads")  # gitignored cache, not a DVC output
 CHECKPOINTS_DIR = Path("data/checkpoints")  # resume state, outside DVC's outputs
 REPORT_DIR = Path("report")
+RUNNING_DIR = Path("dvclive/_running")  # a top-level DVC metric folder; empty when nothing trains
 
 
 def train_command(variant):
@@ -47,6 +48,33 @@ def metrics_path(root, variant):
 def per_class_path(root, variant):
     """Per-class precision/recall/F1 on the test split: git-tracked, beside the DVC-cached eval files."""
     return Path(root) / "metrics" / "per_class" / f"{variant}.csv"
+
+
+def details_path(root, variant):
+    """What evaluate@<variant> records beside its metrics that is no `dvc exp show` column: the best
+    epoch and each test image's correctness (git-tracked, cnnlab.per_image)."""
+    return Path(root) / "metrics" / "details" / f"{variant}.json"
+
+
+def confusion_path(root, variant):
+    """Confusion counts on the test split, long format (actual, predicted, images): git-tracked, a DVC plot."""
+    return Path(root) / "metrics" / "confusion" / f"{variant}.csv"
+
+
+def repeats_path(root, variant):
+    """repeat@<variant>'s runs over several seeds: per-seed accuracy and correctness, and their spread."""
+    return Path(root) / "metrics" / "repeats" / f"{variant}.json"
+
+
+def running_live_path(root, variant):
+    """The latest epoch of a training still running (dvclive's summary): a DVC metric only while
+    the file exists, so `dvc exp show` follows the run and `dvc metrics show` lists finished
+    variants once each."""
+    return Path(root) / RUNNING_DIR / f"{variant}.json"
+
+
+def repeat_command(variant):
+    return f"dvc repro repeat@{variant}"
 
 
 def plots_dir(root, variant):

@@ -19,13 +19,15 @@ from urllib.parse import quote
 from matplotlib.ticker import EngFormatter
 from PIL import Image
 
-from cnnlab.comparison import comparison_frame, variant_rows
-from cnnlab.data.prepared import read_card
+from cnnlab.comparison import check_one_dataset, comparison_frame, variant_rows
+from cnnlab.data.prepared import dataset_id, read_card
 from cnnlab.errors import DataError, UserError
 from cnnlab.fileio import atomic_path
 from cnnlab.layout import REPORT_DIR, evaluate_command, plots_dir, prepared_dir
 from cnnlab.plotting import plot_comparison, save_figure
 from cnnlab.reported import DATASET, DIFFERENCE_REASONS, DIFFERENCE_TO_EXPLAIN, SEED_RESULTS
+from cnnlab.significance import annotate, p_value
+from cnnlab.statistics import told_apart
 
 CHART = "comparison.png"
 VARIANT_IMAGES = {
@@ -53,11 +55,34 @@ def duration(seconds):
     return f"{hours} h {minutes:02d} min"
 
 
+def interval_text(interval):
+    return f"{100 * interval.low:.2f}–{100 * interval.high:.2f}%"
+
+
+def spread_text(spread):
+    """Mean ± std (n) of a repeated variant's seeds; a single run says so."""
+    return "single run" if spread.n == 1 else f"{spread.mean:.2%} ± {100 * spread.std:.2f} ({spread.n})"
+
+
+def seed_range_text(spread):
+    return "" if spread.n == 1 else f"{100 * spread.min:.2f}–{100 * spread.max:.2f}%"
+
+
+def apart_text(comparison):
+    """Whether a variant is told apart from the next one in the ranking, and by which test."""
+    test = "McNemar" if comparison.test.startswith("McNemar") else f"Welch, {comparison.detail}"
+    return f"{'yes' if told_apart(comparison) else 'no'} ({p_value(comparison.p)}, {test})"
+
+
 Column = namedtuple("Column", "key header format numeric")
 # The scores first and the long architecture text last, so a narrow window shows what ranks them.
 COLUMNS = (
     Column("variant", "variant", str, False),
     Column("test_accuracy", "test accuracy", percent, True),
+    Column("interval", "95 % interval (test split)", interval_text, True),
+    Column("spread", "seeds: mean ± std (n)", spread_text, True),
+    Column("seed_range", "seed range", seed_range_text, True),
+    Column("apart", "told apart from the next?", apart_text, False),
     Column("best_val_accuracy", "best val accuracy", percent, True),
     Column("test_loss", "test loss", "{:.4f}".format, True),
     Column("params", "params", "{:,}".format, True),
@@ -76,7 +101,9 @@ def write_report(params, root="."):
     rows = variant_rows(params["variants"], root, params["descriptions"])
     if not any(row["evaluated"] for row in rows):
         raise UserError("no variant has results yet (metrics/<variant>.json); run `dvc repro` first")
+    annotate(rows, root, params["repeats"]["runs"])
     card = read_card(prepared_dir(root))
+    check_one_dataset(rows, dataset_id(card), f"{prepared_dir(root) / 'card.json'} (the report's data) is")
     with atomic_path(Path(root) / REPORT_DIR) as tmp:
         tmp.mkdir()
         chart = save_figure(plot_comparison(comparison_frame(rows)), tmp / CHART)
@@ -94,7 +121,7 @@ def table_cells(row):
     return [
         NOT_EVALUATED
         if column.key == "test_accuracy" and not row["evaluated"]
-        else formatted(row.get(column.key), column.format)
+        else formatted(row.get("spread" if column.key == "seed_range" else column.key), column.format)
         for column in COLUMNS
     ]
 
@@ -109,6 +136,9 @@ REPRODUCTION_HEADERS = (
     ("reported", "number"),
     ("ours", "number"),
     ("difference", "number"),
+    ("our seeds: mean ± std (n)", "number"),
+    ("seed range", "number"),
+    ("reported inside our seed range?", None),
     ("params", "number"),
     ("epochs run", "number"),
     ("train time", "number"),
@@ -118,7 +148,8 @@ REPRODUCTION_TITLE = "Reproduction of the original experiments"
 REPRODUCTION_INTRO = (
     "Reported: the test accuracy each seed experiment's write-up gives (those experiments validated "
     "on the test set). Ours: the test split, scored once, after training that selected on the "
-    "validation split."
+    "validation split; our seeds: the same recipe trained at several seeds (repeats in params.yaml), "
+    "whose range the reported figure may or may not fall in."
 )
 
 
@@ -139,16 +170,31 @@ def reproduction_row(row, reported):
     difference = row["test_accuracy"] - reported.accuracy
     reason = DIFFERENCE_REASONS.get(row["variant"], MISSING) if abs(difference) > DIFFERENCE_TO_EXPLAIN else ""
     condition = f" ({reported.condition})" if reported.condition else ""
+    spread = row.get("spread")
     return [
         row["variant"],
         f"{100 * reported.accuracy:g}%{condition}",
         percent(row["test_accuracy"]),
         f"{100 * difference:+.1f} pt",
+        formatted(spread, spread_text),
+        formatted(spread, seed_range_text),
+        inside_seed_range(reported.accuracy, spread),
         formatted(row.get("params"), "{:,}".format),
         formatted(row.get("epochs_run"), "{:d}".format),
         formatted(row.get("train_seconds"), duration),
         reason,
     ]
+
+
+def inside_seed_range(accuracy, spread):
+    """Whether a reported accuracy lies within our runs' min-max (a single run has no range)."""
+    if spread is None or spread.n == 1:
+        return "single run"
+    if spread.min <= accuracy <= spread.max:
+        return "yes"
+    side = "above" if accuracy > spread.max else "below"
+    gap = accuracy - spread.max if accuracy > spread.max else spread.min - accuracy
+    return f"no, {100 * gap:.1f} pt {side}"
 
 
 def variant_details(row):
@@ -184,10 +230,15 @@ def best_summary(rows):
 
 def copy_variant_images(root, variant, report_dir):
     """Copy the variant's curves and confusion PNGs into report/<variant>/; returns
-    {relative path: caption} for those that exist (the evaluate stage may not have run yet)."""
+    {relative path: caption} for those that exist (the evaluate stage may not have run yet).
+    A picture the previous report has but plots/<variant>/ lacks (plots/ is DVC-cached, the
+    report committed: a clone has the report's copy only) is kept, and its caption says so."""
     copied = {}
     for name, caption in VARIANT_IMAGES.items():
         source = plots_dir(root, variant) / name
+        previous = Path(root) / REPORT_DIR / variant / name
+        if not source.exists() and previous.exists():
+            source, caption = previous, f"{caption} (kept from the previous report: no plots/{variant}/ here)"
         if source.exists():
             (report_dir / variant).mkdir(exist_ok=True)
             copy_plot(source, report_dir / variant / name, variant)

@@ -53,3 +53,32 @@ SEED001_GRID = dict(
         + [55.73, 60.44, 62.57, 54.87, 58.24, 61, 50.31, 57.53, 60.01],
     )
 )
+
+# Seed 004's study: each family trained with four optimizers on a 5-class flowers set (mixed-size
+# JPEGs), compared by best validation accuracy. Not CIFAR-10: which optimizer wins per family,
+# and which never learn, compare; the values do not. `accuracy` None: no figure (`condition` says why).
+SEED004_FAMILIES = {  # row -> (variant, its vgg16 implementation)
+    "AlexNet": ("alexnet", None),
+    "VGG16, hand-built": ("vgg16", "hand"),
+    "VGG16, keras.applications": ("vgg16", "keras"),
+    "GoogLeNet (auxiliary heads)": ("googlenet", None),
+    "ResNet": ("resnet", None),
+}
+SEED004_OPTIMIZERS = ("adam", "adadelta", "adagrad", "sgd")
+SEED004_STUDY = {
+    ("AlexNet", "adam"): Reported(0.7393, ""),
+    ("AlexNet", "adadelta"): Reported(0.6501, ""),
+    ("AlexNet", "adagrad"): Reported(0.7277, ""),
+    ("AlexNet", "sgd"): Reported(0.7462, ""),
+    ("VGG16, hand-built", "adam"): Reported(0.2711, "never learned"),
+    ("VGG16, hand-built", "adadelta"): Reported(None, "did not learn"),
+    ("VGG16, hand-built", "adagrad"): Reported(0.6161, ""),
+    ("VGG16, hand-built", "sgd"): Reported(None, "did not learn"),
+    ("VGG16, keras.applications", "adam"): Reported(None, "did not learn"),
+    ("VGG16, keras.applications", "adadelta"): Reported(0.6176, ""),
+    ("VGG16, keras.applications", "adagrad"): Reported(0.6593, ""),
+    ("VGG16, keras.applications", "sgd"): Reported(0.6373, ""),
+    ("GoogLeNet (auxiliary heads)", "adadelta"): Reported(0.70, "above"),
+    ("GoogLeNet (auxiliary heads)", "sgd"): Reported(0.80, "about"),
+}
+SEED004_BEST = Reported(0.8225, "flowers_v7 with augmentation")

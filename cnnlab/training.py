@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from cnnlab import distribute, hardware, models, multi_worker, resume
 from cnnlab.data.prepared import read_card, read_split
-from cnnlab.errors import ConfigError
+from cnnlab.errors import ConfigError, UserError
 from cnnlab.fileio import atomic_path, write_json, write_text
 from cnnlab.input_pipeline import batch_augmentation, epoch_batches, eval_batches
 from cnnlab.lookahead import Lookahead
@@ -25,7 +25,9 @@ def configure_tensorflow(seed, deterministic, threads, mixed_precision):
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-    if threads:
+    # a process that trains several runs (repeat@<variant>) comes here again: TensorFlow refuses
+    # to change the thread count once it runs, even to the same value
+    if threads and tf.config.threading.get_intra_op_parallelism_threads() != threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
     keras.mixed_precision.set_global_policy(hardware.POLICIES[mixed_precision or None])
 
@@ -38,6 +40,44 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs["epoch_seconds"] = time.perf_counter() - self._start
+
+
+class TrainingDiverged(UserError):
+    """The training loss became NaN or infinite: nothing after that point is worth keeping."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Fail the run at the first non-finite training loss, before that epoch is logged or
+    checkpointed (the first callback of make_callbacks).
+
+    Keras's TerminateOnNaN only stops training, and the stage would then save the diverged
+    model as a success. The batch check is async-safe: Keras raises its error at the next
+    batch, and at the latest before any callback sees the epoch's end."""
+
+    async_safe = True
+
+    def __init__(self, name, learning_rate):
+        super().__init__()
+        self.name, self.learning_rate = name, learning_rate
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check((logs or {}).get("loss"), f"epoch {self.epoch + 1}, batch {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check((logs or {}).get("loss"), f"epoch {epoch + 1}")
+
+    def _check(self, loss, when):
+        if loss is not None and not np.isfinite(loss):
+            key = f"variants.{self.name}"
+            raise TrainingDiverged(
+                f"{key}: training diverged (loss {float(loss)}) in {when}; the learning rate "
+                f"({self.learning_rate:g}) is the likely cause: lower {key}.optimizer.learning_rate. "
+                "No model was saved"
+            )
 
 
 def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, backup_dir):
@@ -90,6 +130,7 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
         live_dir=live_dir if chief else None,
         validation=len(data.x_val) > 0,
         training=training_callbacks(variant, steps_per_epoch * epochs),
+        guard=StopOnNonFiniteLoss(name, variant["optimizer"]["learning_rate"] * replicas),
     )
     fit(
         strategy,
@@ -109,6 +150,8 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
         history = main_head_history(resume.read_history(backup_dir / "history.csv"), main_head_prefix(training_model))
         summary = training_summary(variant, history, len(data.x_train), len(data.x_val), epochs, replicas)
         save_model_outputs(out_dir, inference_model, data.card, history, summary)
+        if live_dir is not None:
+            resume.end_live_log(live_dir)
     shutil.rmtree(backup_dir, ignore_errors=True)
 
 
@@ -157,7 +200,10 @@ def global_batch_size(batch_size, replicas, train_images, key):
 
 def starting_point(strategy, backup_dir):
     """Epochs already completed by an interrupted run, and whether early stopping had ended
-    it; the chief's on every worker."""
+    it; the chief's on every worker. A damaged checkpoint is set aside first (resume.recover)."""
+    warning = resume.recover(backup_dir)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     epoch, stopped = resume.resumed_epoch(backup_dir), int(resume.stopped_early(backup_dir))
     if distribute.is_multi_worker(strategy):
         epoch, stopped = (multi_worker.chief_value(strategy, number) for number in (epoch, stopped))
@@ -260,14 +306,22 @@ def training_callbacks(variant, total_steps):
 
 
 def make_callbacks(
-    early_stopping, backup_dir, first_epoch, metric_prefix="", live_dir=None, validation=True, training=()
+    early_stopping,
+    backup_dir,
+    first_epoch,
+    metric_prefix="",
+    live_dir=None,
+    validation=True,
+    training=(),
+    guard=None,
 ):
     """The callbacks of a run that starts at `first_epoch` (> 0 when resuming a killed run),
-    in the order cnnlab/resume.py relies on: the `training` ones (which change the weights an
-    epoch ends with), the checkpoint, then the live log (if `live_dir`)."""
+    in the order cnnlab/resume.py relies on: the `guard` (which fails a diverged epoch before
+    anything records it), the `training` ones (which change the weights an epoch ends with),
+    the checkpoint, then the live log (if `live_dir`)."""
     backup_dir.mkdir(parents=True, exist_ok=True)
     resume.keep_history_before(backup_dir / "history.csv", first_epoch)
-    callbacks = [EpochTimer(), resume.EpochSeededRandomness(), *training]
+    callbacks = [*([guard] if guard else []), EpochTimer(), resume.EpochSeededRandomness(), *training]
     if early_stopping:
         monitored = early_stopping["monitor"].replace("val_", f"val_{metric_prefix}", 1)
         callbacks.append(

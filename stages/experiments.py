@@ -12,7 +12,9 @@ from cnnlab.experiments import dvc_exp_show, experiments, variants_by_experiment
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--metric", default="test_accuracy", help="a key of metrics/<variant>.json or dvclive/<variant>/metrics.json"
+        "--metric",
+        default="test_accuracy",
+        help="a key of metrics/<variant>.json or, while it trains, dvclive/_running/<variant>.json",
     )
     parser.add_argument("--only-changed", action="store_true", help="only variants whose metric differs")
     args = parser.parse_args(argv)

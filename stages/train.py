@@ -2,7 +2,7 @@
 
 import argparse
 
-from cnnlab.config import load_params, variant_params
+from cnnlab.config import load_params, train_settings, variant_params
 from cnnlab.errors import exit_on_user_error
 from cnnlab.fileio import require
 from cnnlab.layout import PREPARE, checkpoint_dir, live_dir, model_dir, prepared_dir
@@ -16,6 +16,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     params = load_params()
     variant = variant_params(params, args.variant)
+    train = train_settings(params, args.variant)
     card = require(prepared_dir() / "card.json", PREPARE)
 
     import_tensorflow_quietly()
@@ -24,11 +25,11 @@ def main(argv=None):
     train_variant(
         args.variant,
         variant,
-        params["train"],
+        train,
         data_dir=prepared_dir(),
         out_dir=model_dir(".", args.variant),
         live_dir=live_dir(".", args.variant),
-        backup_dir=checkpoint_dir(".", args.variant, [variant, params["train"]], card),
+        backup_dir=checkpoint_dir(".", args.variant, [variant, train], card),
     )
 
 

@@ -9,6 +9,7 @@ import stages.evaluate
 from cnnlab.config import PLOTS, validate_section
 from cnnlab.errors import UserError
 from cnnlab.evaluation import compute_metrics, evaluate_variant, predict_probabilities
+from cnnlab.per_image import decode_correct
 from tests.model_fixtures import card_for, identity_model, softmax, write_prepared, write_variant
 
 CLASSES = ["cat", "dog", "bird"]
@@ -66,8 +67,30 @@ def test_metrics_carry_training_facts(known_project):
     metrics = read_metrics(known_project)
 
     assert metrics["params"] == 3 * 3 + 3
-    assert (metrics["train_seconds"], metrics["epochs_run"], metrics["best_epoch"]) == (12.5, 2, 2)
+    assert (metrics["train_seconds"], metrics["epochs_run"]) == (12.5, 2)
     assert metrics["best_val_accuracy"] == 0.75  # best of the history's val_accuracy
+    assert read_details(known_project)["best_epoch"] == 2  # a fact, not a `dvc exp show` column
+
+
+def read_details(root, variant="known"):
+    return json.loads((root / "metrics" / "details" / f"{variant}.json").read_text())
+
+
+def test_details_record_which_test_images_were_right_for_git(known_project):
+    stages.evaluate.main(["known"])
+    details = read_details(known_project)
+
+    assert details["correct"] == ["101110"]  # predicted [cat, dog, dog, dog, bird, cat]
+    assert details["images"] == 6 and details["test_split"].startswith("sha256:")
+    assert decode_correct(details["correct"]).mean() == read_metrics(known_project)["test_accuracy"]
+
+
+def test_confusion_counts_are_a_small_git_tracked_chart_source(known_project):
+    stages.evaluate.main(["known"])
+    rows = (known_project / "metrics" / "confusion" / "known.csv").read_text().splitlines()
+
+    assert rows[0] == "actual,predicted,images" and len(rows) == 1 + 9
+    assert {"cat,cat,1", "cat,dog,1", "dog,dog,2", "bird,bird,1", "bird,cat,1", "dog,cat,0"} <= set(rows[1:])
 
 
 def test_metrics_are_a_handful_of_flat_scalars(known_project):
@@ -79,10 +102,10 @@ def test_metrics_are_a_handful_of_flat_scalars(known_project):
         "test_loss",
         "macro_f1",
         "best_val_accuracy",
-        "best_epoch",
         "epochs_run",
         "params",
         "train_seconds",
+        "dataset",
     ]
 
 

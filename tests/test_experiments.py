@@ -14,7 +14,7 @@ SHOWN = [
         metrics={
             "metrics/a.json": {"test_accuracy": 0.61},
             "metrics/b.json": {"test_accuracy": 0.83, "test_loss": 0.5},
-            "dvclive/a/metrics.json": {"step": 9, "eval": {"accuracy": 0.6}},
+            "dvclive/_running/a.json": {"step": 9, "eval": {"accuracy": 0.6}},
             "metrics/removed.json": {"test_accuracy": 0.99},  # a stale file of a variant no longer in params
         },
     ),

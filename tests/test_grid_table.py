@@ -34,9 +34,9 @@ SHOWN = [
 ]
 
 
-def table(text):
+def table(text, *options):
     result = subprocess.run(
-        [sys.executable, "scripts/grid_table.py", "-"], input=text, cwd=REPO, capture_output=True, text=True
+        [sys.executable, "scripts/grid_table.py", "-", *options], input=text, cwd=REPO, capture_output=True, text=True
     )
     return result
 
@@ -64,3 +64,16 @@ def test_input_without_the_grid_is_a_one_line_error():
     result = table("Experiment,rev\n,workspace\n")
     assert result.returncode == 1
     assert result.stderr.startswith("error: -: not the output of `dvc exp show --json`")
+
+
+def test_the_seed_spread_of_one_cell_is_printed_as_the_noise_floor(tmp_path):
+    record = tmp_path / "seed001_exp1.json"
+    record.write_text(json.dumps({"test_accuracies": [0.6295, 0.6412, 0.6350, 0.6201, 0.6330]}))
+
+    result = table(json.dumps(SHOWN), "--spread", str(record))
+
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    spread = "5 seeds: 63.18 ± 0.78 % (mean ± std), 62.01-64.12 %"
+    assert first == f"Noise floor: seed001_exp1 at its params.yaml settings, {spread} ({record})."
+    assert "| 0.01 |" in result.stdout, "the table follows"

@@ -22,6 +22,7 @@ PROJECT_FILES = [
     ".dvc/.gitignore",
     ".dvc/plots",
     ".dvcignore",
+    "dvclive/_running/.gitkeep",
     ".gitignore",
     "pyproject.toml",
 ]
@@ -58,6 +59,8 @@ def pipeline(tmp_path_factory):
     params["data"].update(dataset="digits", image_size=[16, 16])
     params["variants"] = {"tiny_a": small_variant(epochs=3), "tiny_b": small_variant(epochs=2, batch_size=32)}
     params["descriptions"] = {"tiny_a": "three epochs", "tiny_b": "two epochs"}
+    params["variants"]["tiny_a"]["mixed_precision"] = False  # float32: reruns bit for bit
+    params["repeats"] = {"max_runs": None, "runs": {"tiny_a": 2}}
     # the artifacts of the shipped variants, for these two
     dvc_yaml = yaml.safe_load((directory / "dvc.yaml").read_text())
     dvc_yaml["artifacts"] = {name: {"path": f"models/{name}", "type": "model"} for name in params["variants"]}
@@ -82,8 +85,11 @@ def test_repro_trains_evaluates_and_plots_every_variant(pipeline):
         assert result["epochs_run"] == {"tiny_a": 3, "tiny_b": 2}[variant]
         per_class = (pipeline / "metrics" / "per_class" / f"{variant}.csv").read_text().splitlines()
         assert per_class[0] == "class,precision,recall,f1,support" and len(per_class) == 11
-        live = json.loads((pipeline / "dvclive" / variant / "metrics.json").read_text())
-        assert live["step"] == result["epochs_run"] - 1 and set(live["eval"]) == {"loss", "accuracy"}
+        live = (pipeline / "dvclive" / variant / "plots/metrics/eval/accuracy.tsv").read_text().splitlines()
+        assert len(live) == 1 + result["epochs_run"]
+        assert not (pipeline / "dvclive/_running" / f"{variant}.json").exists(), "the live summary ends with the run"
+        details = json.loads((pipeline / "metrics" / "details" / f"{variant}.json").read_text())
+        assert details["images"] == 360 and details["best_epoch"] <= result["epochs_run"]
         assert (pipeline / "models" / variant / "model.keras").is_file()
         assert (pipeline / "plots" / variant / "curves.png").is_file()
         assert (pipeline / "plots" / variant / "confusion.png").is_file()
@@ -91,6 +97,30 @@ def test_repro_trains_evaluates_and_plots_every_variant(pipeline):
     assert card["counts"]["test"] + card["counts"]["train"] + card["counts"]["val"] == 1797
     table = (pipeline / "plots/comparison.md").read_text()
     assert "tiny_a" in table and "tiny_b" in table
+
+
+def test_repeat_stage_records_the_main_run_and_the_next_seed(pipeline):
+    record = json.loads((pipeline / "metrics" / "repeats" / "tiny_a.json").read_text())
+
+    assert record["seeds"] == [42, 43] and record["n"] == 2 and record["images"] == 360
+    assert record["test_accuracies"][0] == metrics(pipeline, "tiny_a")["test_accuracy"]
+    assert record["correct"][0] == json.loads((pipeline / "metrics/details/tiny_a.json").read_text())["correct"]
+    assert record["correct"][1] != record["correct"][0], "another seed, another model"
+    assert 0.5 < record["test_accuracies"][1] <= 1 and record["std"] > 0
+    assert not (pipeline / "metrics" / "repeats" / "tiny_b.json").exists(), "tiny_b is a single run"
+    report = (pipeline / "report" / "README.md").read_text()
+    assert "single run" in report and "(2)" in report
+
+
+def test_metrics_show_prints_a_row_per_variant(pipeline):
+    rows = run(pipeline, "dvc", "metrics", "show").splitlines()
+    assert [row.split()[0] for row in rows] == ["Path", "metrics/tiny_a.json", "metrics/tiny_b.json"]
+    assert "-" not in rows[1].split(), "no dashes: every column is a test metric of every variant"
+
+
+def test_significance_compares_the_two_variants_from_git_tracked_files(pipeline):
+    output = run(pipeline, sys.executable, "-m", "stages.significance", "tiny_a", "tiny_b")
+    assert "McNemar's exact test: difference" in output and "of 360 images" in output
 
 
 def test_repro_again_does_nothing(pipeline):
@@ -110,7 +140,7 @@ def test_experiment_retrains_only_the_changed_variant_and_compares(pipeline):
     assert len(shown) >= 1
     diff = json.loads(run(pipeline, "dvc", "metrics", "diff", "--json"))
     changed = {path for path, values in diff.items() for value in values.values() if value.get("diff")}
-    assert changed == {"metrics/tiny_a.json", "dvclive/tiny_a/metrics.json"}, diff
+    assert changed == {"metrics/tiny_a.json"}, diff
     params_diff = json.loads(run(pipeline, "dvc", "params", "diff", "--json"))
     assert params_diff["params.yaml"]["variants.tiny_a.optimizer.learning_rate"]["new"] == 0.01
 
@@ -147,13 +177,28 @@ def test_plots_show_opens_with_one_series_per_variant_and_draws_no_pictures(pipe
     assert len(rendered) == 4 + 2 * 2  # + each variant's confusion matrix and per-class F1
 
 
-def test_exp_show_has_a_handful_of_metric_columns_per_variant(pipeline):
+LIVE_COLUMNS = 3  # step, eval.loss, eval.accuracy of dvclive/_running/<variant>.json while it trains
+
+
+def test_exp_show_has_at_most_12_metric_columns_per_variant_even_while_training(pipeline):
     header = run(pipeline, "dvc", "exp", "show", "--csv").splitlines()[0].split(",")
     for variant in ("tiny_a", "tiny_b"):
-        columns = [
-            name for name in header if name.startswith((f"metrics/{variant}.json:", f"dvclive/{variant}/metrics.json:"))
-        ]
-        assert 8 <= len(columns) <= 12, columns
+        columns = [name for name in header if name.startswith(f"metrics/{variant}.json:")]
+        assert 8 <= len(columns) <= 12 - LIVE_COLUMNS - 1, columns  # - 1: the `dataset` key of issue 20
+    assert not any(name.startswith("dvclive/") for name in header), "no run is training"
+
+
+def test_a_training_in_progress_is_a_metric_until_it_ends(pipeline):
+    running = pipeline / "dvclive/_running/tiny_a.json"
+    running.write_text(json.dumps({"eval": {"loss": 0.5, "accuracy": 0.8}, "step": 1}))
+    try:
+        shown = json.loads(run(pipeline, "dvc", "metrics", "show", "--json"))
+        files = shown[""]["data"]
+        assert files["dvclive/_running/tiny_a.json"]["data"] == {"eval": {"loss": 0.5, "accuracy": 0.8}, "step": 1}
+        header = run(pipeline, "dvc", "exp", "show", "--csv").splitlines()[0].split(",")
+        assert len([name for name in header if "eval." in name or name.endswith("step")]) == LIVE_COLUMNS
+    finally:
+        running.unlink()
 
 
 def test_editing_a_description_retrains_and_reevaluates_nothing(pipeline):

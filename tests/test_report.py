@@ -8,14 +8,21 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from matplotlib.figure import Figure
 from PIL import Image
+from scipy import stats
 
 import stages.report
 from cnnlab.config import load_params
+from cnnlab.data.prepared import dataset_id
 from cnnlab.errors import DataError, UserError
+from cnnlab.fileio import write_json
+from cnnlab.layout import details_path, repeats_path
+from cnnlab.per_image import details_record
+from cnnlab.repeats import repeats_record
 from cnnlab.report import MAX_IMAGE_SIDE, write_report
 from tests.helpers import markdown_table
 
@@ -99,18 +106,19 @@ def write_png(path, size_inches, dpi):
     figure.savefig(path, format="png", dpi=dpi)
 
 
-def build_project(root, variants=VARIANTS, metrics_by_variant=METRICS, training=TRAINING, card=CARD):
+def build_project(root, variants=VARIANTS, metrics_by_variant=METRICS, training=TRAINING, card=CARD, repeats=None):
     """params.yaml with three variants, results for two of them, in the pipeline's file layout."""
     root = Path(root)
     descriptions = {name: text for name, text in DESCRIPTIONS.items() if name in variants}
-    (root / "params.yaml").write_text(
-        yaml.safe_dump({"data": {"dataset": "cifar10"}, "variants": variants, "descriptions": descriptions})
-    )
+    params = {"data": {"dataset": "cifar10"}, "variants": variants, "descriptions": descriptions}
+    (root / "params.yaml").write_text(yaml.safe_dump({**params, "repeats": {"runs": repeats or {}}}))
     prepared = root / "data" / "prepared"
     prepared.mkdir(parents=True)
     (prepared / "card.json").write_text(json.dumps(card))
     for variant, metrics in metrics_by_variant.items():
         (root / "metrics").mkdir(exist_ok=True)
+        # as the evaluate stage writes them: computed on the prepared data of `card`
+        metrics = {"dataset": dataset_id(card), **metrics}
         (root / "metrics" / f"{variant}.json").write_text(json.dumps(metrics))
         (root / "models" / variant).mkdir(parents=True)
         (root / "models" / variant / "training.json").write_text(json.dumps(training[variant]))
@@ -357,17 +365,42 @@ SEED_METRICS = {
 }
 
 
-def seed_report(root, dataset):
+# seed001_exp1 and seed001_exp2 repeated over seeds (the main run first), seed002_conv a single run
+SEED_REPEATS = {"seed001_exp1": [0.65, 0.63, 0.64, 0.66, 0.62], "seed001_exp2": [0.6481, 0.65, 0.655]}
+TEST_IMAGES = 10_000
+
+
+def correct_first(accuracy, images=TEST_IMAGES):
+    """Per-image correctness with the first `accuracy` share of the images right."""
+    return np.arange(images) < round(accuracy * images)
+
+
+def write_per_image(root, repeats):
+    """metrics/details/ of every evaluated seed variant and metrics/repeats/ of the repeated ones."""
+    for variant, metrics in SEED_METRICS.items():
+        record = details_record(correct_first(metrics["test_accuracy"]), "sha256:same", best_epoch=8)
+        write_json(details_path(root, variant), record)
+    for variant, accuracies in repeats.items():
+        runs = [correct_first(accuracy) for accuracy in accuracies]
+        write_json(
+            repeats_path(root, variant), repeats_record(range(42, 42 + len(runs)), accuracies, runs, "sha256:same")
+        )
+
+
+def seed_report(root, dataset, repeats=None):
     """report/README.md of the three seed variants above, trained on `dataset`."""
     training = dict.fromkeys(SEED_METRICS, TRAINING["small"])
-    build_project(root, SEEDS, SEED_METRICS, training, {**CARD, "name": dataset})
+    build_project(
+        root, SEEDS, SEED_METRICS, training, {**CARD, "name": dataset}, repeats=dict.fromkeys(repeats or {}, 5)
+    )
+    write_per_image(root, repeats or {})
     write_report(load_params(root / "params.yaml"), root)
     return (root / "report" / "README.md").read_text(encoding="utf-8")
 
 
 def test_seed_variants_are_set_beside_what_their_experiments_reported(tmp_path, monkeypatch):
     monkeypatch.setattr("cnnlab.report.DIFFERENCE_REASONS", {"seed001_exp2": "dropout needs more than 10 epochs"})
-    markdown = seed_report(tmp_path, "cifar10")
+    markdown = seed_report(tmp_path, "cifar10", SEED_REPEATS)
 
     header, _, *rows = markdown_table(markdown, index=1)
     assert header == [
@@ -375,28 +408,68 @@ def test_seed_variants_are_set_beside_what_their_experiments_reported(tmp_path, 
         "reported",
         "ours",
         "difference",
+        "our seeds: mean ± std (n)",
+        "seed range",
+        "reported inside our seed range?",
         "params",
         "epochs run",
         "train time",
         "why they differ",
     ]
+    exp1 = ["64.00% ± 1.58 (5)", "62.00–66.00%", "yes"]
+    exp2 = ["65.10% ± 0.36 (3)", "64.81–65.50%", "no, 4.3 pt above"]
     assert rows == [
-        ["seed001_exp1", "63.82%", "65.00%", "+1.2 pt", "12,345", "10", "1 min 15 s", ""],
+        ["seed001_exp1", "63.82%", "65.00%", "+1.2 pt", *exp1, "12,345", "10", "1 min 15 s", ""],
         [
             "seed001_exp2",
             "69.81%",
             "64.81%",
             "-5.0 pt",
+            *exp2,
             "12,345",
             "10",
             "1 min 15 s",
             "dropout needs more than 10 epochs",
         ],
-        ["seed002_conv", "65% (train 78%)", "60.00%", "-5.0 pt", "12,345", "10", "1 min 15 s", "—"],
+        [
+            "seed002_conv",
+            "65% (train 78%)",
+            "60.00%",
+            "-5.0 pt",
+            "single run",
+            "",
+            "single run",
+            "12,345",
+            "10",
+            "1 min 15 s",
+            "—",
+        ],
     ]
     page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
     assert "Reproduction of the original experiments" in page
     assert '<td class="prose">dropout needs more than 10 epochs</td>' in page
+
+
+def test_every_variant_has_its_interval_spread_and_whether_it_is_told_apart_from_the_next(tmp_path):
+    markdown = seed_report(tmp_path, "cifar10", SEED_REPEATS)
+
+    header, _, *rows = markdown_table(markdown)
+    columns = [header.index(name) for name in ("variant", "test accuracy", "95 % interval (test split)")]
+    columns += [header.index(name) for name in ("seeds: mean ± std (n)", "seed range", "told apart from the next?")]
+    table = [[row[i] for i in columns] for row in rows]
+    welch = stats.ttest_ind(SEED_REPEATS["seed001_exp1"], SEED_REPEATS["seed001_exp2"], equal_var=False).pvalue
+    low, high = stats.binomtest(6500, TEST_IMAGES).proportion_ci(method="wilson")
+    assert table[0] == [
+        "seed001_exp1",
+        "65.00%",
+        f"{100 * low:.2f}–{100 * high:.2f}%",
+        "64.00% ± 1.58 (5)",
+        "62.00–66.00%",
+        f"no (p = {welch:.2g}, Welch, 5 seeds against 3)",  # the seed spread decides where both have it
+    ]
+    mcnemar = stats.binomtest(481, 481).pvalue  # 481 images right only by seed001_exp2, none only by seed002_conv
+    assert table[1][3:] == ["65.10% ± 0.36 (3)", "64.81–65.50%", f"yes (p = {mcnemar:.2g}, McNemar)"]
+    assert table[2][3:] == ["single run", "", "—"]  # the last has no next
 
 
 def test_no_reproduction_table_without_seed_variants(markdown, page):

@@ -101,7 +101,9 @@ def test_stages_that_only_read_params_and_files_import_no_tensorflow(stage):
     assert result.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("stage", ["prepare", "train", "evaluate", "compare", "report", "predict"])
+@pytest.mark.parametrize(
+    "stage", ["prepare", "train", "evaluate", "repeat", "compare", "report", "predict", "significance", "pr_summary"]
+)
 def test_every_stage_answers_help_without_side_effects(stage, tmp_path):
     (tmp_path / "params.yaml").write_text("this is not: [valid yaml\n")
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}

@@ -49,6 +49,7 @@ def test_train_writes_model_summary_history_and_dvclive(tmp_path):
     assert "Total params" in (directory / "models/small/summary.txt").read_text()
     curve = (directory / "dvclive/small/plots/metrics/eval/accuracy.tsv").read_text().splitlines()
     assert len(curve) == 1 + 3
+    assert not (directory / "dvclive/_running/small.json").exists(), "the live summary ends with the run"
     assert not (directory / "data/checkpoints/small").exists() or not any(
         (directory / "data/checkpoints/small").iterdir()
     )
@@ -60,6 +61,32 @@ def test_same_seed_gives_identical_history(tmp_path):
         run_stage(directory, "stages.train", "small")
     strip = lambda h: {k: v for k, v in h.items() if k != "epoch_seconds"}  # noqa: E731
     assert strip(read(first, "models/small/history.json")) == strip(read(second, "models/small/history.json"))
+
+
+def test_two_float32_runs_give_bit_identical_metrics(tmp_path):
+    """`mixed_precision: false` (float32) with train.deterministic: a rerun is the same run, to the last bit."""
+    runs = [project(tmp_path, name, epochs=2, mixed_precision=False) for name in ("a", "b")]
+    for directory in runs:
+        trained = run_stage(directory, "stages.train", "small")
+        assert "mixed precision" not in trained.stdout, "float32 throughout"
+        run_stage(directory, "stages.evaluate", "small")
+    first, second = (read(directory, "metrics/small.json") for directory in runs)
+    first.pop("train_seconds"), second.pop("train_seconds")
+    assert first == second
+    assert read(runs[0], "metrics/details/small.json") == read(runs[1], "metrics/details/small.json")
+    probabilities = [(directory / "eval/small/probabilities.npy").read_bytes() for directory in runs]
+    assert probabilities[0] == probabilities[1]
+
+
+def test_a_variants_own_mixed_precision_overrides_trains(tmp_path):
+    directory = project(tmp_path, epochs=1, mixed_precision="bfloat16")
+    write_params(
+        directory, {"small": small_variant(epochs=1, mixed_precision="bfloat16")}, train={"mixed_precision": False}
+    )
+
+    trained = run_stage(directory, "stages.train", "small")
+
+    assert "training on the CPU (no GPU found), bfloat16 mixed precision" in trained.stdout
 
 
 def test_max_epochs_caps_and_early_stopping_stops(tmp_path):
@@ -124,10 +151,11 @@ def test_killed_training_resumes_and_matches_uninterrupted_run(tmp_path):
 
 
 def test_dvclive_shows_each_epoch_while_training_runs(tmp_path):
-    """`dvc exp show` and the VS Code extension read dvclive/<variant>/ while the stage runs."""
+    """While the stage runs, `dvc exp show` reads dvclive/_running/<variant>.json and the VS Code
+    extension dvclive/<variant>/."""
     directory = project(tmp_path, epochs=40, batch_size=4)
     process = start_training(directory)
-    live = directory / "dvclive/small/metrics.json"
+    live = directory / "dvclive/_running/small.json"
     try:
         deadline = time.time() + 120
         while time.time() < deadline and process.poll() is None:

@@ -6,6 +6,7 @@ imports TensorFlow: stages that only read params validate them in a fraction of 
 """
 
 import re
+from collections.abc import Hashable
 from pathlib import Path
 
 import yaml
@@ -58,6 +59,8 @@ DATA = {
     "strict": Field(boolean, False),
 }
 
+PRECISIONS = ("auto", True, False, "float16", "bfloat16")
+
 TRAIN = {
     "max_epochs": Field(optional(number(1, integer=True)), None, "caps every variant's epochs for a quick look"),
     "max_batch_size": Field(
@@ -74,7 +77,7 @@ TRAIN = {
         "XLA compilation of the training step; auto = on CUDA GPUs only (cnnlab.hardware)",
     ),
     "mixed_precision": Field(
-        choice("auto", True, False, "float16", "bfloat16"),
+        choice(*PRECISIONS),
         "auto",
         "16-bit compute: auto = float16 on GPUs with tensor cores, bfloat16 on CPUs with native bfloat16 "
         "(AVX512-BF16/AMX), else off; true = float16",
@@ -151,6 +154,11 @@ VARIANT = {
     "label_smoothing": Field(number(0, 1, high_open=True), 0.0),
     "augmentation": Field(section(AUGMENTATION), {}),
     "lookahead": Field(optional_section(LOOKAHEAD), None, "an exponential moving average of the weights"),
+    "mixed_precision": Field(
+        optional(choice(*PRECISIONS)),
+        None,
+        "overrides train.mixed_precision for this variant; false = float32, which reruns bit for bit on CPU",
+    ),
     "tta": Field(
         choice(False, True, "flip", "flip_shift"),
         False,
@@ -231,11 +239,29 @@ def _descriptions(value, key):
     return {name: optional(text)(line, f"{key}.{name}") for name, line in value.items()}
 
 
+def _runs(value, key):
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: must map variant names to a number of runs each, e.g. {{fast: 5}}")
+    return {name: number(1, integer=True)(runs, f"{key}.{name}") for name, runs in value.items()}
+
+
+# Seed repeats: stage repeat@<variant> trains each listed variant `runs` times in all (seeds
+# train.seed, train.seed + 1, ...: the main run and runs - 1 more) and records their spread. A
+# section of its own, like descriptions, so that asking for more runs retrains no main run.
+REPEATS = {
+    "max_runs": Field(
+        optional(number(1, integer=True)), None, "caps every variant's runs (the quick look sets 2); null = no cap"
+    ),
+    "runs": Field(_runs, {}, "variant -> runs in all, the main run included"),
+}
+
+
 SCHEMA = {
     "data": Field(section(DATA), {}),
     "train": Field(section(TRAIN), {}),
     "variants": Field(_variants),
     "descriptions": Field(_descriptions, {}),
+    "repeats": Field(section(REPEATS), {}),
     "plots": Field(section(PLOTS), {}),
 }
 
@@ -252,12 +278,13 @@ def validate_params(raw, source="params.yaml"):
     params = {name: _check_top(field, raw, name) for name, field in SCHEMA.items()}
     if params["train"]["distribute"] == "multi_worker":
         _check_multi_worker(params["variants"])
-    for name in params["descriptions"]:
-        if name not in params["variants"]:
-            raise ConfigError(
-                f"descriptions.{name}: no such variant{did_you_mean(name, params['variants'])}; "
-                f"known: {', '.join(params['variants'])}"
-            )
+    for section_key, names in (("descriptions", params["descriptions"]), ("repeats.runs", params["repeats"]["runs"])):
+        for name in names:
+            if name not in params["variants"]:
+                raise ConfigError(
+                    f"{section_key}.{name}: no such variant{did_you_mean(name, params['variants'])}; "
+                    f"known: {', '.join(params['variants'])}"
+                )
     return params
 
 
@@ -278,10 +305,31 @@ def _check_multi_worker(variants):
             )
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key written twice in one mapping is an error (PyYAML
+    keeps the last one silently; DVC, which reads params.yaml too, rejects the file)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue  # PyYAML's own error names it
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(
+                    f"{self.name} line {line}: key {key!r} written twice (first at line {seen[key]}); "
+                    "keep one of them (DVC rejects this file too)"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def load_params(path="params.yaml"):
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as stream:
+            raw = yaml.load(stream, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found; run from the project root") from None
     except yaml.YAMLError as error:
@@ -297,6 +345,19 @@ def _check_top(field, raw, name):
     if field.default is REQUIRED:
         raise ConfigError(f"{name}: missing section in params.yaml")
     return field.check(field.default, name)
+
+
+def train_settings(params, name):
+    """The `train:` settings one variant trains with: its own `mixed_precision`, when set, overrides train's."""
+    own = variant_params(params, name)["mixed_precision"]
+    return params["train"] if own is None else {**params["train"], "mixed_precision": own}
+
+
+def repeat_runs(params, name):
+    """How many runs repeat@<name> makes in all (the main run included), after `repeats.max_runs`."""
+    repeats = params["repeats"]
+    runs = repeats["runs"].get(name, 1)
+    return min(runs, repeats["max_runs"]) if repeats["max_runs"] else runs
 
 
 def variant_params(params, name):

@@ -5,6 +5,7 @@ types and ranges; every check takes (value, dotted key) and raises a ConfigError
 """
 
 import difflib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,8 @@ def number(low=None, high=None, *, low_open=False, high_open=False, integer=Fals
         wanted = "an integer" if integer else "a number"
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
             raise ConfigError(f"{key}: must be {wanted}, got {value!r} ({_type_name(value)})")
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: must be a finite number, got {value!r}")
         too_low = low is not None and (value <= low if low_open else value < low)
         too_high = high is not None and (value >= high if high_open else value > high)
         if too_low or too_high:

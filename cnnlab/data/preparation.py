@@ -42,7 +42,9 @@ def prepare(data_params, out_dir, download_dir):
     source = reader.locate(data_params, Fetcher(download_dir))
     with source.discarded_if_corrupt():
         collection = reader.read(source, spec)
-        arrays = _load_splits(collection, select_splits(collection.labels, collection.is_test, data_params))
+        arrays = _load_splits(
+            collection, select_splits(collection.labels, collection.is_test, data_params, collection.classes)
+        )
     _report_skipped(collection.skipped, data_params["strict"])
     _check_every_class_trains(collection, arrays["train"][1])
     card = dataset_card(collection, arrays, data_params)

@@ -3,15 +3,20 @@
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from cnnlab.errors import ConfigError
+from cnnlab.errors import ConfigError, DataError
 
 SPLITS = ("train", "val", "test")
 
 
-def select_splits(labels, is_test, data_params):
-    """{split: sorted item indices}. max_train caps the training data before validation is carved out."""
+def select_splits(labels, is_test, data_params, classes=None):
+    """{split: sorted item indices}. max_train caps the training data before validation is carved out.
+    `classes` (the class names) name a class too small to split."""
     seed = data_params["seed"]
     everything = np.arange(len(labels))
+    if classes is not None:
+        _check_class_sizes(
+            labels, everything if is_test is None else everything[~is_test], is_test, data_params, classes
+        )
     if is_test is None:
         train, test = split_off(everything, labels, data_params["test_fraction"], seed, "data.test_fraction")
     else:
@@ -22,6 +27,26 @@ def select_splits(labels, is_test, data_params):
         train = split_off(train, labels, data_params["max_train"], seed, "data.max_train")[1]
     train, val = split_off(train, labels, data_params["val_fraction"], seed, "data.val_fraction")
     return {"train": train, "val": val, "test": test}
+
+
+def _check_class_sizes(labels, pool, is_test, data_params, classes):
+    """A stratified split puts at least one image of each class on each side: a class needs
+    one image per split taken from it (test when not given as a folder, validation) plus one
+    to train on. No fraction can make do with fewer."""
+    keys = ["data.test_fraction"] if is_test is None else []
+    keys += ["data.val_fraction"] if data_params["val_fraction"] else []
+    if not keys:
+        return
+    needed = 1 + len(keys)
+    counts = np.bincount(labels[pool], minlength=len(classes))
+    small = [f"{name!r} ({count})" for name, count in zip(classes, counts) if 0 < count < needed]
+    if small:
+        plural = "es have" if len(small) > 1 else " has"
+        where = f"{data_params['source']}: " if data_params.get("source") else ""
+        raise DataError(
+            f"{where}class{plural} too few images: {', '.join(small)}; splitting off {' and '.join(keys)} "
+            f"needs at least {needed} images per class: add images or remove the class folder"
+        )
 
 
 def split_off(indices, labels, size, seed, key):
