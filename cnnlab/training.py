@@ -88,8 +88,9 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
     writes outputs and checkpoints (and on resume shares its checkpoint with the others).
     """
     key = f"variants.{name}"
+    variant = capped_variant(variant, train_params)
     data = load_inputs(data_dir, key, needs_validation=bool(variant["early_stopping"]))
-    epochs = min(variant["epochs"], train_params["max_epochs"] or variant["epochs"])
+    epochs = variant["epochs"]
     strategy, jit_compile = start_tensorflow(name, train_params, variant)
     replicas = strategy.num_replicas_in_sync
     batch_size = global_batch_size(variant["batch_size"], replicas, len(data.x_train), key)
@@ -152,6 +153,19 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
         if live_dir is not None:
             resume.end_live_log(live_dir)
     shutil.rmtree(backup_dir, ignore_errors=True)
+
+
+def capped_variant(variant, train_params):
+    """The variant as train.max_epochs and train.max_batch_size cap it (the quick look): a smaller
+    batch scales the learning rate by the same factor, the linear scaling rule replicas follow too."""
+    batch_size = min(variant["batch_size"], train_params["max_batch_size"] or variant["batch_size"])
+    learning_rate = variant["optimizer"]["learning_rate"] * batch_size / variant["batch_size"]
+    return {
+        **variant,
+        "epochs": min(variant["epochs"], train_params["max_epochs"] or variant["epochs"]),
+        "batch_size": batch_size,
+        "optimizer": {**variant["optimizer"], "learning_rate": learning_rate},
+    }
 
 
 def start_tensorflow(name, train_params, variant):

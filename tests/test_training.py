@@ -113,6 +113,16 @@ def test_max_epochs_caps_and_early_stopping_stops(tmp_path):
     assert training["epochs_run"] < 6, "a learning rate of 1e-7 cannot improve val accuracy, so it stops early"
 
 
+def test_max_batch_size_caps_the_batch_and_scales_the_learning_rate_with_it(tmp_path):
+    directory = project(tmp_path, epochs=1)
+    variant = small_variant(epochs=1, optimizer={"name": "sgd", "learning_rate": 0.1})
+    write_params(directory, {"small": variant}, train={"max_batch_size": 4})
+    run_stage(directory, "stages.train", "small")
+    training = read(directory, "models/small/training.json")
+    assert variant["batch_size"] == 16
+    assert training["batch_size"] == 4 and training["learning_rate"] == 0.1 * 4 / 16
+
+
 def test_unknown_variant_is_one_line_error(tmp_path):
     directory = project(tmp_path)
     result = run_stage(directory, "stages.train", "smal", check=False)

@@ -63,6 +63,12 @@ PRECISIONS = ("auto", True, False, "float16", "bfloat16")
 
 TRAIN = {
     "max_epochs": Field(optional(number(1, integer=True)), None, "caps every variant's epochs for a quick look"),
+    "max_batch_size": Field(
+        optional(number(1, integer=True)),
+        None,
+        "caps every variant's batch size for a quick look (its learning rate scaled by the same factor), "
+        "so that a small dataset still gives a large-batch variant enough steps",
+    ),
     "seed": Field(number(0, integer=True), 42),
     "deterministic": Field(boolean, True, "TensorFlow op determinism: identical metrics on CPU in float32"),
     "jit_compile": Field(
