@@ -233,40 +233,36 @@ def test_the_report_keeps_the_committed_pictures_it_has_no_local_plots_for(tmp_p
     assert sorted(path.name for path in (root / "report" / "fast").iterdir()) == ["confusion.png", "curves.png"]
 
 
-def shipped_params_with(edit):
-    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
-    edit(params)
-    return params
+def prepare_error(directory, params, monkeypatch, capsys):
+    """The one error line of the prepare stage (which validates all of params.yaml) on `params`."""
+    (directory / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    monkeypatch.chdir(directory)
+    status, stderr = run_main(stages.prepare, [], capsys)
+    assert status == 2
+    return one_error_line(stderr)
 
 
 def test_the_multi_worker_recipe_validates_on_the_default_params(tmp_path, monkeypatch, capsys):
     """README: `distribute: multi_worker` under one variant; `fast` (lookahead) is not checked."""
-    from cnnlab.config import load_params
+    from cnnlab.config import validate_params
 
-    params = shipped_params_with(lambda p: p["variants"]["seed001_exp1"].update(distribute="multi_worker"))
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    loaded = load_params(tmp_path / "params.yaml")
+    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    params["variants"]["seed001_exp1"]["distribute"] = "multi_worker"
+    loaded = validate_params(params)
     assert loaded["variants"]["seed001_exp1"]["distribute"] == "multi_worker"
     assert {variant["distribute"] for name, variant in loaded["variants"].items() if name != "seed001_exp1"} == {"none"}
 
     params["variants"]["fast"]["distribute"] = "multi_worker"
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    monkeypatch.chdir(tmp_path)
-    status, stderr = run_main(stages.prepare, [], capsys)
-    assert status == 2
-    assert one_error_line(stderr) == (
+    assert prepare_error(tmp_path, params, monkeypatch, capsys) == (
         "error: variants.fast.lookahead: not supported with variants.fast.distribute: multi_worker (it averages "
         "between steps); remove it or use distribute: mirrored"
     )
 
 
 def test_the_old_global_distribute_setting_says_where_it_moved(tmp_path, monkeypatch, capsys):
-    params = shipped_params_with(lambda p: p["train"].update(distribute="multi_worker"))
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    monkeypatch.chdir(tmp_path)
-    status, stderr = run_main(stages.prepare, [], capsys)
-    assert status == 2
-    assert one_error_line(stderr) == (
+    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    params["train"]["distribute"] = "multi_worker"
+    assert prepare_error(tmp_path, params, monkeypatch, capsys) == (
         "error: train.distribute: now set per variant, as variants.<name>.distribute, so that it retrains only "
         "the variants it applies to (e.g. -S variants.seed001_exp1.distribute=...); move it there"
     )
