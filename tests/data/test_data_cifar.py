@@ -204,3 +204,20 @@ def test_an_image_folder_of_other_classes_is_no_cifar10_copy(tmp_path):
         r"use data.dataset: folder",
     ):
         prepare(data_params(dataset="cifar10", source=str(tmp_path / "pets")), tmp_path / "out", tmp_path / "dl")
+
+
+def test_a_local_archive_is_checksummed_once(tmp_path, small_archive, monkeypatch):
+    from cnnlab.data import checksums
+
+    path, md5, _, _ = small_archive
+    hashed = []
+    original = checksums.file_digest
+
+    def counted(file, algorithm="sha256"):
+        hashed.append((file, algorithm))
+        return original(file, algorithm)
+
+    monkeypatch.setattr(checksums, "file_digest", counted)
+    card = prepare(cifar_params(source=str(path), checksum=f"md5:{md5}"), tmp_path / "out", tmp_path / "dl")
+    assert card["checksum"] == {"md5": md5}
+    assert hashed == [(path, "md5")]
