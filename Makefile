@@ -13,7 +13,7 @@ SLOW_TESTS ?= tests/test_family_training.py tests/test_pipeline.py tests/test_tr
 # Batches are capped at 64 (learning rate scaled alike), so that every variant gets at least
 # 20 steps per digits epoch (the airbench presets' 512 gave 2); `++` adds the key, which
 # params.yaml leaves out so that the cached trainings keep their `train` parameters.
-QUICK_LOOK = -S data.dataset=digits -S train.max_epochs=4 -S repeats.max_runs=1 -S ++train.max_batch_size=64
+QUICK_LOOK = -S data.dataset=digits -S train.max_epochs=4 -S repeats.max_runs=1 -S train.max_batch_size=64
 
 .PHONY: install run quick-look test test-fast lint format
 
