@@ -4,14 +4,20 @@
         [--repeats 1] [--threads 2] [--train-images N] [--venv .venv-bench-torch]
 
 --reference is a local copy of legacy/airbench94.py at the commit bench/airbench_reference_cpu.py
-pins (it prints the address; the file's sha256 is checked). The reference runs in a PyTorch
-virtual environment of the bench's own (made on first use: `pip install torch==2.13.0 numpy`,
-the CPU wheel; never a dependency of cnnlab), with the CPU changes airbench_reference_cpu.py
-names. Our side is the preset from params.yaml trained by cnnlab.training.train_variant, the
+pins (its sha256 is checked), for instance:
+    curl -o airbench94.py https://raw.githubusercontent.com/KellerJordan/cifar10-airbench/\
+f1c599c4af24aca803e3e65a6a7e52a502e09d0e/legacy/airbench94.py
+The reference runs in a PyTorch virtual environment of the bench's own (made on first use:
+`pip install torch==2.13.0 numpy`; never a dependency of cnnlab), with the CPU changes
+airbench_reference_cpu.py names. Our side is the preset from params.yaml trained by cnnlab.training.train_variant, the
 pipeline's own code path (as bench/time_to_accuracy.py), with the preset's epochs set to
 --epochs. Both read data/prepared (`python -m stages.prepare` with data.source set to the
 CIFAR-10 JPEG copy: 45,000 training and 10,000 test images); --train-images and --test-images
 take stratified subsets, for a quick comparison of speed.
+
+The reference computes in our side's precision (train.mixed_precision resolved for this CPU):
+bfloat16 autocast where the CPU multiplies it natively, float32 elsewhere (emulated bfloat16
+made its training step 16x slower on an AVX2-only CPU).
 
 Each side runs in a process of its own with --threads threads; with --repeats > 1 the order
 alternates (reference first, then ours first, ...), so that a change in the machine's load
@@ -19,7 +25,12 @@ falls on both. Seconds per epoch are the training loop's only, both sides: evalu
 out, and so is our validation pass (shown apart). Accuracy is plain test accuracy after each
 epoch; the 6-view TTA accuracy after the last. The ratio is ours / the reference's, epoch by
 epoch, and over the epochs after the first (graph tracing, whitening and the reference's
-preprocessing fall in the first).
+preprocessing fall in the first). Each side's process CPU seconds are shown too: on a machine
+shared with other work they measure the work done, where wall-clock seconds mostly measure the
+load (--threads 1 makes them comparable: no thread waits spinning for another).
+
+Prints each run's table and one final line:
+airbench90 / reference seconds per epoch after the first: ratio 0.92, CPU seconds 1.36; median of 1 run(s), ...
 """
 
 import argparse
@@ -217,7 +228,7 @@ def main():
     print(
         f"{args.variant} / reference seconds per epoch after the first: ratio {statistics.median(wall):.2f}{runs},"
         f" CPU seconds {statistics.median(cpu):.2f}; median of {len(ratios)} run(s), {args.epochs} epochs,"
-        f" {args.threads} threads, load {min(loads):.1f}-{max(loads):.1f}"
+        f" {args.threads} thread(s), load {min(loads):.1f}-{max(loads):.1f}"
     )
 
 
