@@ -1,7 +1,7 @@
 """The reference airbench94 (PyTorch) beside our preset (cnnlab, Keras), same CPU, same data, same epochs.
 
     python bench/airbench_side_by_side.py --reference airbench94.py --epochs 10 [--variant airbench90]
-        [--repeats 1] [--threads 2] [--train-images N] [--venv .venv-bench-torch]
+        [--repeats 1] [--threads 2] [--train-images N] [--venv ~/.cache/cnnlab/bench-torch-venv]
 
 --reference is a local copy of legacy/airbench94.py at the commit bench/airbench_reference_cpu.py
 pins (its sha256 is checked), for instance:
@@ -195,7 +195,7 @@ def main():
     parser.add_argument("--test-images", type=int, help="a stratified subset of the test split")
     parser.add_argument("--data", default=str(REPO / "data" / "prepared"))
     parser.add_argument("--params", default=str(REPO / "params.yaml"))
-    parser.add_argument("--venv", default=str(REPO / ".venv-bench-torch"))
+    parser.add_argument("--venv", default=str(Path.home() / ".cache" / "cnnlab" / "bench-torch-venv"))
     parser.add_argument("--pip-args", default="", help="extra pip arguments for the venv's torch")
     parser.add_argument("--side", choices=("ours",), help=argparse.SUPPRESS)  # internal: one side
     args = parser.parse_args()
