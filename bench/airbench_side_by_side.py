@@ -104,7 +104,7 @@ def ours(args):
 
     params = load_params(args.params)
     variant = {**variant_params(params, args.variant), "epochs": args.epochs}
-    train_params = {**params["train"], "max_epochs": None, "threads": args.threads}
+    train_params = {**variant_train_params(params, args.variant), "max_epochs": None, "threads": args.threads}
     x_test, y_test = read_split(args.data, "test")
     with tempfile.TemporaryDirectory(prefix="side-by-side-") as work:
         callback = per_epoch_report(x_test, y_test, variant["tta"])
@@ -151,11 +151,18 @@ def our_precision(params_path, variant):
     given to the reference too: without native bfloat16 (AVX512-BF16, AMX) the CPU emulates it,
     and the reference's bfloat16 autocast ran many times slower than float32 here (AMD EPYC, AVX2)."""
     from cnnlab import hardware
-    from cnnlab.config import load_params, variant_params
+    from cnnlab.config import load_params
 
-    params = load_params(params_path)
-    setting = variant_params(params, variant).get("mixed_precision", params["train"]["mixed_precision"])
+    setting = variant_train_params(load_params(params_path), variant)["mixed_precision"]
     return hardware.use_mixed_precision(setting, gpus=[]) or "float32"
+
+
+def variant_train_params(params, name):
+    """The `train:` settings with the variant's own `mixed_precision`, when it sets one."""
+    from cnnlab.config import variant_params
+
+    own = variant_params(params, name).get("mixed_precision")
+    return params["train"] if own is None else {**params["train"], "mixed_precision": own}
 
 
 def steady(run, key="seconds"):
