@@ -35,9 +35,9 @@ def gelu_tanh(x):
 class SameConv2D(keras.layers.Conv2D):
     """Conv2D with stride 1 and "same" padding whose input gradient is computed as a forward
     convolution of the output gradient with the kernel flipped and transposed (the same
-    numbers): on 2 CPU cores TensorFlow's own input-gradient kernel (Conv2DBackpropInput) took
-    2.8x the time of that forward convolution on airbench's 7x7 maps of 256 channels and 7x
-    on its 3x3 maps (bench/airbench_side_by_side.py, README)."""
+    numbers): on a CPU (one thread, AVX2) TensorFlow's own input-gradient kernel
+    (Conv2DBackpropInput) took 2.2x the time of that forward convolution on airbench's 7x7 maps
+    of 256 channels and 7x on its 3x3 maps (README, "Against the reference airbench94")."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
