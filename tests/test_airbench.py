@@ -16,6 +16,7 @@ from cnnlab.input_pipeline import batch_augmentation, epoch_batches
 from cnnlab.lookahead import Lookahead
 from cnnlab.models import family_airbench
 from cnnlab.optimizers import OneCycle
+from cnnlab.saved_layers import SameConv2D
 from tests.helpers import (
     REPO,
     kill_after_epochs_and_rerun,
@@ -77,6 +78,25 @@ def test_whitening_decorrelates_the_training_patches():
     off_diagonal = covariance - np.diag(np.diag(covariance))
     assert np.abs(off_diagonal).max() < 0.02
     np.testing.assert_allclose(features.mean(axis=0), 0.0, atol=0.02)  # centred through the bias
+
+
+def test_same_conv_has_conv2d_outputs_and_gradients():
+    """SameConv2D's input gradient (a forward conv with the flipped kernel) is Conv2D's."""
+    x = tf.random.stateless_normal([4, 7, 6, 5], seed=[0, 1])
+    fast = SameConv2D(6, 3, padding="same", use_bias=False)
+    plain = keras.layers.Conv2D(6, 3, padding="same", use_bias=False)
+    fast.build(x.shape)
+    plain.build(x.shape)
+    plain.kernel.assign(fast.kernel)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        outputs = fast(x), plain(x)
+        losses = [tf.reduce_sum(output * output) for output in outputs]
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-6)
+    np.testing.assert_allclose(tape.gradient(losses[0], x), tape.gradient(losses[1], x), atol=1e-5)
+    np.testing.assert_allclose(tape.gradient(losses[0], fast.kernel), tape.gradient(losses[1], plain.kernel), atol=1e-5)
+    with pytest.raises(ValueError, match="stride 1"):
+        SameConv2D(6, 3, strides=2, padding="same")
 
 
 def train_tiny(tmp_path, name, variant):
