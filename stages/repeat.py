@@ -2,28 +2,23 @@
 metrics/repeats/<variant>.json: each run's test accuracy and per-image correctness, and their
 mean, standard deviation and range."""
 
-import argparse
-
-from cnnlab.config import load_params, repeat_runs, train_settings, variant_params
+from cnnlab.config import repeat_runs, train_settings
 from cnnlab.errors import exit_on_user_error
 from cnnlab.tensorflow_startup import import_tensorflow_quietly
+from stages.variant_stage import variant_from_command_line
 
 
 @exit_on_user_error
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("variant", help="a variant name from params.yaml `variants:`")
-    args = parser.parse_args(argv)
-    params = load_params()
-    variant = variant_params(params, args.variant)
-    runs = repeat_runs(params, args.variant)
+    name, params, variant = variant_from_command_line(__doc__, argv)
+    runs = repeat_runs(params, name)
     if runs > 1:
         import_tensorflow_quietly()
     from cnnlab.repeats import repeat_variant
 
-    record = repeat_variant(args.variant, variant, train_settings(params, args.variant), runs)
+    record = repeat_variant(name, variant, train_settings(params, name), runs)
     spread = f"mean {record['mean']:.4f}" + (f", std {record['std']:.4f}" if record["std"] is not None else "")
-    print(f"{args.variant}: {record['n']} runs, test accuracy {spread}, {record['min']:.4f}-{record['max']:.4f}")
+    print(f"{name}: {record['n']} runs, test accuracy {spread}, {record['min']:.4f}-{record['max']:.4f}")
 
 
 if __name__ == "__main__":
