@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 import stages.evaluate
+import stages.variant_stage
 from cnnlab.config import PLOTS, validate_section
 from cnnlab.errors import UserError
 from cnnlab.evaluation import compute_metrics, evaluate_variant, predict_probabilities
@@ -29,7 +30,7 @@ def known_project(tmp_path, monkeypatch):
     card = write_prepared(tmp_path, PIXELS.reshape(-1, 1, 3, 1), LABELS, CLASSES)
     write_variant(tmp_path, "known", identity_model(3), card)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(stages.evaluate, "load_params", lambda: stage_params("known"))
+    monkeypatch.setattr(stages.variant_stage, "load_params", lambda: stage_params("known"))
     return tmp_path
 
 
@@ -205,7 +206,7 @@ def test_batched_prediction_equals_one_pass_and_tta_averages_the_mirror():
 
 
 def test_missing_model_names_the_file_and_the_command(known_project, capsys, monkeypatch):
-    monkeypatch.setattr(stages.evaluate, "load_params", lambda: stage_params("ghost"))
+    monkeypatch.setattr(stages.variant_stage, "load_params", lambda: stage_params("ghost"))
     with pytest.raises(SystemExit) as exit_info:
         stages.evaluate.main(["ghost"])
 
