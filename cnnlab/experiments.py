@@ -10,6 +10,7 @@ the variant.
 
 import json
 import subprocess
+import sys
 from collections import namedtuple
 from numbers import Real
 
@@ -33,6 +34,17 @@ def dvc_exp_show():
         reason = (shown.stderr.strip().splitlines() or ["no output"])[-1]
         raise UserError(f"`dvc exp show --json` failed: {reason}")
     return json.loads(shown.stdout)
+
+
+def read_exp_show(path):
+    """The parsed output of `dvc exp show --json` saved at `path` ('-' for standard input)."""
+    try:
+        if path == "-":
+            return json.load(sys.stdin)
+        with open(path, encoding="utf-8") as saved:
+            return json.load(saved)
+    except (OSError, json.JSONDecodeError) as error:
+        raise UserError(f"{path}: not the output of `dvc exp show --json` ({error})") from None
 
 
 def experiments(shown):

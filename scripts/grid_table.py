@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cnnlab.experiments import experiments, newest_per_cell  # noqa: E402
+from cnnlab.errors import UserError  # noqa: E402
+from cnnlab.experiments import experiments, newest_per_cell, read_exp_show  # noqa: E402
 from cnnlab.layout import metrics_path  # noqa: E402
 from cnnlab.reported import GRID_BATCHES_EPOCHS, GRID_LEARNING_RATES, SEED001_GRID  # noqa: E402
 
@@ -71,9 +72,9 @@ def main(argv=None):
     parser.add_argument("--spread", help=f"metrics/repeats/{VARIANT}.json: print the seed spread of one cell too")
     args = parser.parse_args(argv)
     try:
-        shown = json.load(sys.stdin if args.json == "-" else open(args.json, encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise SystemExit(f"error: {args.json}: not the output of `dvc exp show --json` ({error})") from None
+        shown = read_exp_show(args.json)
+    except UserError as error:
+        raise SystemExit(f"error: {error}") from None
     results = grid_results(experiments(shown))
     if not results:
         raise SystemExit(f"error: no run of {VARIANT} with test metrics; run the grid first (README, Studies)")

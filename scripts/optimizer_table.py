@@ -10,13 +10,13 @@ so. A run "did not learn" when its best validation accuracy stays within LEARNED
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cnnlab.experiments import experiments, newest_per_cell, variant_metrics  # noqa: E402
+from cnnlab.errors import UserError  # noqa: E402
+from cnnlab.experiments import experiments, newest_per_cell, read_exp_show, variant_metrics  # noqa: E402
 from cnnlab.reported import SEED004_BEST, SEED004_FAMILIES, SEED004_OPTIMIZERS, SEED004_STUDY  # noqa: E402
 
 LEARNED_MARGIN = 0.05  # 5 points above chance (1 / classes): below it the network never left a near-constant guess
@@ -107,9 +107,9 @@ def main(argv=None):
     parser.add_argument("json", help="the output of `dvc exp show --json` ('-' for standard input)")
     args = parser.parse_args(argv)
     try:
-        shown = json.load(sys.stdin if args.json == "-" else open(args.json, encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise SystemExit(f"error: {args.json}: not the output of `dvc exp show --json` ({error})") from None
+        shown = read_exp_show(args.json)
+    except UserError as error:
+        raise SystemExit(f"error: {error}") from None
     results = study_results(experiments(shown))
     if not results:
         raise SystemExit("error: no run of alexnet, vgg16, googlenet or resnet with test metrics; run the study first")
