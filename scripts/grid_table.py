@@ -4,6 +4,7 @@ table of our test accuracies beside the original experiment's, from `dvc exp sho
     dvc exp show --json > /tmp/exps.json        # add --rev <commit> if the grid ran on an older one
     python scripts/grid_table.py /tmp/exps.json > docs/seed001_grid.md
     python scripts/grid_table.py /tmp/exps.json --spread metrics/repeats/seed001_exp1.json   # + the noise floor
+    python scripts/grid_table.py --spread metrics/repeats/seed001_exp1.json   # the noise floor alone
 
 Each cell takes the newest experiment with those three settings (the workspace or baseline
 commit if no experiment has them); a cell no run covers says so.
@@ -68,9 +69,19 @@ def noise_floor(record, source):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("json", help="the output of `dvc exp show --json` ('-' for standard input)")
+    parser.add_argument("json", nargs="?", help="the output of `dvc exp show --json` ('-' for standard input)")
     parser.add_argument("--spread", help=f"metrics/repeats/{VARIANT}.json: print the seed spread of one cell too")
     args = parser.parse_args(argv)
+    if args.json is None and args.spread is None:
+        parser.error("give the output of `dvc exp show --json`, --spread, or both")
+    if args.spread:
+        try:
+            record = json.loads(Path(args.spread).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise SystemExit(f"error: {args.spread}: not a repeats record ({error})") from None
+        print(noise_floor(record, args.spread))
+    if args.json is None:
+        return
     try:
         shown = read_exp_show(args.json)
     except UserError as error:
@@ -78,12 +89,6 @@ def main(argv=None):
     results = grid_results(experiments(shown))
     if not results:
         raise SystemExit(f"error: no run of {VARIANT} with test metrics; run the grid first (README, Studies)")
-    if args.spread:
-        try:
-            record = json.loads(Path(args.spread).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise SystemExit(f"error: {args.spread}: not a repeats record ({error})") from None
-        print(noise_floor(record, args.spread))
     print(
         f"Ours in bold (test split, never used for selection), the original's in brackets; {len(results)} of 27 run.\n"
     )

@@ -77,3 +77,18 @@ def test_the_seed_spread_of_one_cell_is_printed_as_the_noise_floor(tmp_path):
     spread = "5 seeds: 63.18 ± 0.78 % (mean ± std), 62.01-64.12 %"
     assert first == f"Noise floor: seed001_exp1 at its params.yaml settings, {spread} ({record})."
     assert "| 0.01 |" in result.stdout, "the table follows"
+
+
+def test_the_noise_floor_alone_needs_no_experiments(tmp_path):
+    record = tmp_path / "seed001_exp1.json"
+    record.write_text(json.dumps({"test_accuracies": [0.6295, 0.6412]}))
+
+    result = subprocess.run(
+        [sys.executable, "scripts/grid_table.py", "--spread", str(record)], cwd=REPO, capture_output=True, text=True
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        f"Noise floor: seed001_exp1 at its params.yaml settings, 2 seeds: 63.53 ± 0.83 % (mean ± std), "
+        f"62.95-64.12 % ({record})."
+    )
