@@ -56,9 +56,9 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 
     async_safe = True
 
-    def __init__(self, name, learning_rate):
+    def __init__(self, name, learning_rate, trained_learning_rate):
         super().__init__()
-        self.name, self.learning_rate = name, learning_rate
+        self.name, self.learning_rate, self.trained_learning_rate = name, learning_rate, trained_learning_rate
         self.epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -73,9 +73,12 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     def _check(self, loss, when):
         if loss is not None and not np.isfinite(loss):
             key = f"variants.{self.name}"
+            scaled = ""
+            if self.trained_learning_rate != self.learning_rate:
+                scaled = f", {self.trained_learning_rate:g} as scaled for train.max_batch_size and replicas"
             raise TrainingDiverged(
                 f"{key}: training diverged (loss {float(loss)}) in {when}; the learning rate "
-                f"({self.learning_rate:g}) is the likely cause: lower {key}.optimizer.learning_rate. "
+                f"({key}.optimizer.learning_rate: {self.learning_rate:g}{scaled}) is the likely cause: lower it. "
                 "No model was saved"
             )
 
@@ -88,6 +91,7 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
     writes outputs and checkpoints (and on resume shares its checkpoint with the others).
     """
     key = f"variants.{name}"
+    configured_learning_rate = variant["optimizer"]["learning_rate"]
     variant = capped_variant(variant, train_params)
     data = load_inputs(data_dir, key, needs_validation=bool(variant["early_stopping"]))
     epochs = variant["epochs"]
@@ -130,7 +134,7 @@ def train_variant(name, variant, train_params, data_dir, out_dir, live_dir, back
         live_dir=live_dir if chief else None,
         validation=len(data.x_val) > 0,
         training=training_callbacks(variant, steps_per_epoch * epochs),
-        guard=StopOnNonFiniteLoss(name, variant["optimizer"]["learning_rate"] * replicas),
+        guard=StopOnNonFiniteLoss(name, configured_learning_rate, variant["optimizer"]["learning_rate"] * replicas),
     )
     fit(
         strategy,

@@ -157,3 +157,17 @@ def test_accelerator_settings_default_to_auto_and_reject_other_words(setting):
     assert error_for(params_with(["train", setting], "fast")).startswith(
         f"train.{setting}: unknown value 'fast'; choose one of auto, True, False"
     )
+
+
+def test_a_variant_may_reuse_another_through_a_yaml_merge_key(tmp_path):
+    shipped = committed("params.yaml")
+    assert "\n  seed001_exp1:\n" in shipped and "\n  seed001_exp2:\n" in shipped
+    text = shipped.replace("\n  seed001_exp1:\n", "\n  seed001_exp1: &exp1\n", 1)
+    text = text.replace("\n  seed001_exp2:\n", "\n  exp1_longer:\n    <<: *exp1\n    epochs: 20\n  seed001_exp2:\n", 1)
+    (tmp_path / "params.yaml").write_text(text)
+
+    variants = load_params(tmp_path / "params.yaml")["variants"]
+
+    assert variants["exp1_longer"]["epochs"] == 20, "the variant's own key overrides the merged one"
+    assert variants["exp1_longer"]["layers"] == variants["seed001_exp1"]["layers"]
+    assert variants["seed001_exp1"]["epochs"] == 10

@@ -127,7 +127,7 @@ def test_training_that_diverges_fails_at_the_first_non_finite_loss_and_saves_no_
     line = one_error_line(result.stderr)
     assert re.fullmatch(
         r"error: variants\.small: training diverged \(loss nan\) in epoch 1, batch \d+; the learning rate "
-        r"\(1e\+12\) is the likely cause: lower variants\.small\.optimizer\.learning_rate\. No model was saved",
+        r"\(variants\.small\.optimizer\.learning_rate: 1e\+12\) is the likely cause: lower it\. No model was saved",
         line,
     ), line
     assert "Epoch 2/3" not in result.stdout
@@ -139,10 +139,22 @@ def test_the_divergence_check_also_runs_at_the_end_of_an_epoch():
     """The multi-worker loop calls no batch hooks: the epoch's logs are checked too."""
     from cnnlab.training import StopOnNonFiniteLoss, TrainingDiverged
 
-    guard = StopOnNonFiniteLoss("small", 0.5)
+    guard = StopOnNonFiniteLoss("small", 0.5, 0.5)
     guard.on_epoch_end(0, {"loss": 1.5})
     with pytest.raises(TrainingDiverged, match=r"^variants\.small: training diverged \(loss inf\) in epoch 4; "):
         guard.on_epoch_end(3, {"loss": float("inf")})
+
+
+def test_a_divergence_names_the_learning_rate_in_params_yaml_and_the_one_trained_with():
+    from cnnlab.training import StopOnNonFiniteLoss, TrainingDiverged
+
+    guard = StopOnNonFiniteLoss("small", 0.75, 0.09375)  # batch 512 capped to 64
+    with pytest.raises(TrainingDiverged) as diverged:
+        guard.on_train_batch_end(0, {"loss": float("nan")})
+    assert (
+        "the learning rate (variants.small.optimizer.learning_rate: 0.75, 0.09375 as scaled for "
+        "train.max_batch_size and replicas) is the likely cause: lower it." in str(diverged.value)
+    )
 
 
 @pytest.mark.parametrize("damage", ["weights cut short", "checkpoint.json cut short"])
