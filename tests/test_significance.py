@@ -209,6 +209,17 @@ def test_pr_summary_lists_changed_metrics_with_their_significance(history):
     assert by_metric["test_accuracy over seeds"][2:4] == ["0.7000 ± 0.0100 (3)", "0.7300 ± 0.0100 (3)"]
 
 
+def test_pr_summary_against_seeds_that_all_scored_the_same_is_undetermined(history):
+    write_results(history, "worse", 660, seeds=[0.66, 0.66])  # repeated now, both seeds 660 right
+
+    markdown = run_stage(history, "stages.pr_summary", "--base", "HEAD").stdout
+
+    by_metric = {row[1]: row for row in markdown_table(markdown)[2:]}
+    assert by_metric["test_accuracy"][5] == (
+        "no, undetermined: no spread among the seeds (prediction-interval t-test, 2 seeds against a single run)"
+    )
+
+
 def test_pr_summary_of_nothing_changed_says_so(history):
     markdown = run_stage(history, "stages.pr_summary", "--base", "HEAD").stdout
     assert "No metric of the 2 variants changed." in markdown
