@@ -45,9 +45,11 @@ def significance_cell(variant, base, head, root):
     comparison = deciding_comparison(new, old)
     if comparison is None:
         return "unknown: no per-image correctness on the same test split in both revisions"
+    test = comparison.test.replace(" exact test", "").replace("'s t-test", "")
+    if comparison.undetermined:
+        return f"no, undetermined: {comparison.undetermined} ({test}, {comparison.detail})"
     verdict = "**yes**" if told_apart(comparison) else "no, within noise"
     low, high = comparison.interval
-    test = comparison.test.replace(" exact test", "").replace("'s t-test", "")
     return f"{verdict} ({points(low)} to {points(high)}, {p_value(comparison.p)}, {test})"
 
 
@@ -95,9 +97,9 @@ def summary_markdown(base, head=WORKSPACE, root="."):
         *("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows),
         "",
         "Beyond noise: Welch's t-test on the per-seed test accuracies where both revisions repeated the "
-        "variant over seeds (`repeats:` in params.yaml), else McNemar's exact test on the per-image "
-        "correctness of the two runs on the same test images; at the 5 % level. Read from git-tracked "
-        "files only (`python -m stages.pr_summary`).",
+        "variant over seeds (`repeats:` in params.yaml), a t-test of the single run against the seeds where "
+        "one did, else McNemar's exact test on the per-image correctness of the two runs on the same test "
+        "images; at the 5 % level. Read from git-tracked files only (`python -m stages.pr_summary`).",
         "",
     ]
     return "\n".join(lines)

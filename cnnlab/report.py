@@ -27,7 +27,7 @@ from cnnlab.layout import EXPORT_FORMATS, REPORT_DIR, evaluate_command, plots_di
 from cnnlab.plotting import plot_comparison, save_figure
 from cnnlab.reported import DATASET, DIFFERENCE_REASONS, DIFFERENCE_TO_EXPLAIN, SEED_RESULTS
 from cnnlab.significance import annotate, p_value
-from cnnlab.statistics import told_apart
+from cnnlab.statistics import MCNEMAR, PREDICTION, SIGNIFICANCE, WELCH, told_apart
 
 CHART = "comparison.png"
 VARIANT_IMAGES = {
@@ -62,17 +62,26 @@ def interval_text(interval):
 
 def spread_text(spread):
     """Mean ± std (n) of a repeated variant's seeds; a single run says so."""
-    return "single run" if spread.n == 1 else f"{spread.mean:.2%} ± {100 * spread.std:.2f} ({spread.n})"
+    return "single run" if spread.n == 1 else f"{spread.mean:.2%} ± {100 * spread.std:.2f} pt ({spread.n})"
 
 
 def seed_range_text(spread):
     return "" if spread.n == 1 else f"{100 * spread.min:.2f}–{100 * spread.max:.2f}%"
 
 
+TEST_NAMES = {MCNEMAR: "McNemar", WELCH: "Welch", PREDICTION: "t-test"}
+
+
 def apart_text(comparison):
-    """Whether a variant is told apart from the next one in the ranking, and by which test."""
-    test = "McNemar" if comparison.test.startswith("McNemar") else f"Welch, {comparison.detail}"
-    return f"{'yes' if told_apart(comparison) else 'no'} ({p_value(comparison.p)}, {test})"
+    """Whether a variant is told apart from the next one in the ranking, which way, and by which
+    test: "yes, 1.10 pt higher (p = 0.0031, Welch, 5 seeds against 3)"."""
+    test = TEST_NAMES[comparison.test] + ("" if comparison.test == MCNEMAR else f", {comparison.detail}")
+    if comparison.undetermined:
+        return f"no: {comparison.undetermined} ({test})"
+    if not told_apart(comparison):
+        return f"no ({100 * comparison.difference:+.2f} pt, {p_value(comparison.p)}, {test})"
+    direction = "higher" if comparison.difference > 0 else "lower"
+    return f"yes, {100 * abs(comparison.difference):.2f} pt {direction} ({p_value(comparison.p)}, {test})"
 
 
 Column = namedtuple("Column", "key header format numeric")
@@ -102,7 +111,7 @@ def write_report(params, root="."):
     rows = variant_rows(params["variants"], root, params["descriptions"])
     if not any(row["evaluated"] for row in rows):
         raise UserError("no variant has results yet (metrics/<variant>.json); run `dvc repro` first")
-    annotate(rows, root, params["repeats"]["runs"])
+    rows = annotate(rows, root, params["repeats"]["runs"])
     card = read_card(prepared_dir(root))
     check_one_dataset(rows, dataset_id(card), f"{prepared_dir(root) / 'card.json'} (the report's data) is")
     with atomic_path(Path(root) / REPORT_DIR) as tmp:
@@ -263,7 +272,28 @@ def dataset_summary(card):
 
 def best_summary(rows):
     best = rows[0]
-    return f"Best test accuracy: {best['variant']}, {percent(best['test_accuracy'])}"
+    how = "one run" if best["spread"].n == 1 else f"mean of {best['spread'].n} seeds"
+    return f"Best: {best['variant']}, test accuracy {percent(best['estimate'])} ({how})"
+
+
+RANKING_NOTE = (
+    "Ranked by each variant's best estimate of its test accuracy: the mean over its seeds where it was "
+    "trained at 2 seeds or more (seeds column), else its one run's test accuracy. Test accuracy and its "
+    "interval: the main run (train.seed). Told apart from the next: whether the variant differs from the "
+    "next one down beyond noise, by Welch's t-test on the seeds where both were repeated, a t-test of the "
+    "single run against the other's seeds where one was, else McNemar's exact test on the two runs' "
+    "per-image correctness."
+)
+
+
+def multiple_comparisons_note(rows):
+    """What the told-apart marks are worth together: one test per neighbouring pair."""
+    pairs = sum(1 for row in rows if row.get("apart"))
+    return (
+        f"Each mark is a test at the {100 * SIGNIFICANCE:g} % level of one neighbouring pair, so of these "
+        f'{pairs} pairs about {SIGNIFICANCE * pairs:.1f} (one in {1 / SIGNIFICANCE:.0f}) would be marked "yes" '
+        'by chance even if no variant differed from the next; "no" means not shown to differ, not equal.'
+    )
 
 
 # --- the images ---
@@ -355,9 +385,13 @@ def markdown_report(rows, card, images):
         "",
         f"{markdown_text(best_summary(rows))}.",
         "",
+        markdown_text(RANKING_NOTE),
+        "",
         *markdown_table(
             [column.header for column in COLUMNS], [column.numeric for column in COLUMNS], map(table_cells, rows)
         ),
+        "",
+        markdown_text(multiple_comparisons_note(rows)),
         "",
         *markdown_reproduction(rows, card["name"]),
         *markdown_export(rows),
@@ -429,9 +463,11 @@ def html_report(rows, card, images):
 <h1>Model comparison</h1>
 <p class="summary">Dataset {text(dataset_summary(card))}</p>
 <p><strong>{text(best_summary(rows))}</strong></p>
+<p>{text(RANKING_NOTE)}</p>
 <div class="table-wrap">
 {html_table(rows)}
 </div>
+<p>{text(multiple_comparisons_note(rows))}</p>
 {html_reproduction(rows, card["name"])}
 {html_export(rows)}
 <h2>Test accuracy vs parameters and training time</h2>

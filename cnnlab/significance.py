@@ -5,20 +5,31 @@ CI job can answer with no DVC remote and no training.
 A result is a variant's main run (metrics/<variant>.json, its per-image correctness in
 metrics/details/<variant>.json) and, when it was repeated, its runs over several seeds
 (metrics/repeats/<variant>.json). Two results are compared
-- over seeds, by Welch's t-test on the per-seed test accuracies, when both have at least 2 runs:
-  this is the comparison that decides, since a seed moves a model more than the test split does;
+- over seeds, by Welch's t-test on the per-seed test accuracies, when both have at least 2 runs;
+- where only one has, by a t-test of the other's single run against those seeds (could it be one
+  more seed?). Either decides, since a seed moves a model more than the test split does;
 - otherwise on the same test images, by McNemar's exact test on the two main runs' per-image
   correctness (when both were scored on the same test split).
+A result's best estimate of its test accuracy is its seeds' mean where it has 2 or more, else its
+one run's: the report ranks by it, and the deciding comparison measures exactly that difference,
+so the ranking and the test never point different ways.
 """
 
 import re
 from collections import namedtuple
 
-from cnnlab.errors import UserError
-from cnnlab.layout import details_path, metrics_path, repeats_path
+from cnnlab.errors import DataError, UserError
+from cnnlab.layout import details_path, evaluate_command, metrics_path, repeats_path
 from cnnlab.per_image import record_correct
 from cnnlab.revisions import WORKSPACE, read_json
-from cnnlab.statistics import paired_comparison, seed_comparison, seed_spread, told_apart, wilson_interval
+from cnnlab.statistics import (
+    paired_comparison,
+    seed_comparison,
+    seed_spread,
+    single_run_comparison,
+    told_apart,
+    wilson_interval,
+)
 
 # label: how to name it ("fast", "fast@main"); accuracy: the main run's test accuracy; correct:
 # its per-image correctness or None; test_split: the split's fingerprint; seeds: the per-seed
@@ -42,11 +53,28 @@ def load_result(variant, revision=WORKSPACE, root=".", label=None):
     if not metrics or "test_accuracy" not in metrics:
         raise UserError(f"{metrics_path('.', variant)}: not in {where}; evaluate the variant first (dvc repro)")
     details = read_json(details_path(".", variant).as_posix(), revision, root)
-    correct = record_correct(details, details_path(".", variant)) if details else None
+    correct = checked_correct(details, metrics["test_accuracy"], variant, where) if details else None
     test_split = details.get("test_split") if details else None
     repeats = read_json(repeats_path(".", variant).as_posix(), revision, root)
     seeds = repeats_of(repeats, metrics["test_accuracy"], test_split)
     return Result(label or variant, metrics["test_accuracy"], correct, test_split, seeds)
+
+
+def checked_correct(details, accuracy, variant, where):
+    """The per-image correctness of a details record, checked to hold images and to agree with the
+    metrics' test accuracy (a details file left from an earlier evaluation does not)."""
+    details_file, metrics_file = details_path(".", variant), metrics_path(".", variant)
+    correct = record_correct(details, details_file)
+    rerun = f"rerun `{evaluate_command(variant)}`"
+    if not len(correct):
+        raise DataError(f"{details_file} in {where}: holds no test images; {rerun}")
+    if abs(correct.mean() - accuracy) > 0.5 / len(correct):
+        raise DataError(
+            f"{details_file} in {where}: {correct.mean():.2%} of its {len(correct):,} images right, but "
+            f"{metrics_file} says test accuracy {accuracy:.2%}: one of them is left from an earlier "
+            f"evaluation; {rerun} to write both"
+        )
+    return correct
 
 
 def repeats_of(record, accuracy, test_split):
@@ -72,15 +100,29 @@ def paired(a, b):
     return paired_comparison(a.correct, b.correct)
 
 
+def repeated(result):
+    return bool(result.seeds) and len(result.seeds) >= 2
+
+
+def estimate(result):
+    """The best estimate of a result's test accuracy: its seeds' mean (2 or more), else its one run's."""
+    return seed_spread(result.seeds).mean if repeated(result) else result.accuracy
+
+
 def over_seeds(a, b):
-    """Welch's comparison of the seed distributions, or None unless both have 2 runs or more."""
-    if not a.seeds or not b.seeds or len(a.seeds) < 2 or len(b.seeds) < 2:
-        return None
-    return seed_comparison(a.seeds, b.seeds)
+    """The comparison that uses the seed spread: Welch's where both have 2 runs or more, a single
+    run against the other's seeds where one has, None where neither has."""
+    if repeated(a) and repeated(b):
+        return seed_comparison(a.seeds, b.seeds)
+    if repeated(b):
+        return single_run_comparison(a.accuracy, b.seeds, single_first=True)
+    if repeated(a):
+        return single_run_comparison(b.accuracy, a.seeds, single_first=False)
+    return None
 
 
 def deciding_comparison(a, b):
-    """The comparison that says whether a and b are told apart: over seeds where both have them,
+    """The comparison that says whether a and b are told apart: over seeds where either has them,
     else on the same test images; None when neither is possible."""
     return over_seeds(a, b) or paired(a, b)
 
@@ -102,10 +144,14 @@ def p_value(p):
 
 def comparison_line(comparison):
     verdict = "told apart" if told_apart(comparison) else "not told apart"
-    low, high = comparison.interval
+    if comparison.undetermined:
+        noise = f"no interval and no p-value: {comparison.undetermined}"
+    else:
+        low, high = comparison.interval
+        noise = f"95 % interval {points(low)} to {points(high)}, {p_value(comparison.p)}"
     return (
-        f"{comparison.test}: difference {points(comparison.difference)}, 95 % interval {points(low)} to "
-        f"{points(high)}, {p_value(comparison.p)} ({comparison.detail}): {verdict} at the 5 % level"
+        f"{comparison.test}: difference {points(comparison.difference)}, {noise} ({comparison.detail}): "
+        f"{verdict} at the 5 % level"
     )
 
 
@@ -114,9 +160,10 @@ def result_line(result):
     text = f"{result.label}: test accuracy {result.accuracy:.2%}"
     if interval:
         text += f" (95 % interval {interval.low:.2%} to {interval.high:.2%}, {len(result.correct):,} test images)"
-    if result.seeds and len(result.seeds) > 1:
+    if repeated(result):
         spread = seed_spread(result.seeds)
-        text += f"; {spread.n} seeds: mean {spread.mean:.2%} ± {spread.std:.2%}, {spread.min:.2%} to {spread.max:.2%}"
+        text += f"; {spread.n} seeds: mean {spread.mean:.2%} ± {100 * spread.std:.2f} pt, "
+        text += f"{spread.min:.2%} to {spread.max:.2%}"
     return text
 
 
@@ -126,27 +173,31 @@ def report_lines(a, b):
     comparisons = [comparison for comparison in (paired(a, b), over_seeds(a, b)) if comparison]
     if not comparisons:
         lines.append(
-            "no test possible: neither per-image correctness on the same test split nor 2 seeds each "
-            "(evaluate both with this version, or compare variants of the same data)"
+            "no test possible: neither per-image correctness on the same test split nor 2 seeds on either "
+            "side (evaluate both with this version, or compare variants of the same data)"
         )
     lines += [comparison_line(comparison) for comparison in comparisons]
     deciding = deciding_comparison(a, b)
     if deciding and len(comparisons) > 1:
-        lines.append(f"deciding: {deciding.test} (seed spread where both variants have it)")
+        lines.append(f"deciding: {deciding.test} (the seed spread, where there is one)")
     return lines
 
 
-def annotate(rows, root=".", repeated=()):
-    """Add to each evaluated row of the report (best first) its noise: `interval` (95 % Wilson
+def annotate(rows, root=".", repeated_variants=()):
+    """The report's rows ranked by their best estimate (evaluated ones first, best first; ties
+    keep the rows' order), each evaluated one with its noise: `estimate`, `interval` (95 % Wilson
     interval of the test accuracy), `spread` (of its seeds; n = 1 for a variant not in
-    `repeated`) and `apart` (the deciding comparison with the next row, None for the last)."""
+    `repeated_variants`) and `apart` (the deciding comparison with the next row, None for the last)."""
     evaluated = [row for row in rows if row["evaluated"]]
-    results = []
+    results = {}
     for row in evaluated:
         result = load_result(row["variant"], WORKSPACE, root)
-        results.append(result if row["variant"] in repeated else result._replace(seeds=None))
-    for row, result, following in zip(evaluated, results, [*results[1:], None]):
+        results[row["variant"]] = result if row["variant"] in repeated_variants else result._replace(seeds=None)
+    evaluated.sort(key=lambda row: estimate(results[row["variant"]]), reverse=True)
+    ranked = [results[row["variant"]] for row in evaluated]
+    for row, result, following in zip(evaluated, ranked, [*ranked[1:], None]):
+        row["estimate"] = estimate(result)
         row["interval"] = interval_of(result)
         row["spread"] = seed_spread(result.seeds or [result.accuracy])
         row["apart"] = deciding_comparison(result, following) if following else None
-    return rows
+    return evaluated + [row for row in rows if not row["evaluated"]]

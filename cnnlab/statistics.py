@@ -11,9 +11,15 @@ distributions. No TensorFlow.
   exact p-value (a two-sided binomial test on the images exactly one of them got right).
 - `seed_spread` and `seed_comparison`: the per-seed accuracies of repeated runs: mean, standard
   deviation, range; Welch's t-test of two variants' seed distributions.
+- `single_run_comparison`: a variant run once against another's seeds: whether the single run lies
+  where one more seed of the repeated variant could land (the t statistic of a prediction interval).
+
+A comparison with no spread to measure against (every seed scored the same) has no p-value: it is
+undetermined, never told apart.
 """
 
 import math
+import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -23,9 +29,15 @@ CONFIDENCE = 0.95
 SIGNIFICANCE = 0.05  # a difference with p below this is told apart from noise
 
 Interval = namedtuple("Interval", "low high")
+MCNEMAR = "McNemar's exact test"
+WELCH = "Welch's t-test"
+PREDICTION = "prediction-interval t-test"
+NO_SPREAD = "no spread among the seeds"
+
 # difference: a - b in accuracy (0-1); interval: its 95 % interval; p: two-sided p-value;
-# test: the test's name; detail: what it counted, in words
-Comparison = namedtuple("Comparison", "difference interval p test detail")
+# test: the test's name; detail: what it counted, in words; undetermined: why there is no
+# interval and no p-value (both None then), None for a comparison that has them
+Comparison = namedtuple("Comparison", "difference interval p test detail undetermined", defaults=(None,))
 Spread = namedtuple("Spread", "mean std min max n")
 
 
@@ -52,7 +64,7 @@ def paired_comparison(correct_a, correct_b, confidence=CONFIDENCE):
         (only_a - only_b) / images,
         paired_difference_interval(only_a, only_b, images, confidence),
         float(p),
-        "McNemar's exact test",
+        MCNEMAR,
         detail,
     )
 
@@ -77,6 +89,11 @@ def seed_spread(accuracies):
     return Spread(float(values.mean()), std, float(values.min()), float(values.max()), len(values))
 
 
+def no_spread(accuracies):
+    """Every seed scored the same (tested exactly: the variance of equal floats can come out 1e-32)."""
+    return np.ptp(accuracies) == 0
+
+
 def seed_comparison(accuracies_a, accuracies_b, confidence=CONFIDENCE):
     """Welch's t-test of two variants' per-seed accuracies (at least 2 seeds each): the difference
     of the means, its 95 % interval and the two-sided p-value."""
@@ -85,13 +102,36 @@ def seed_comparison(accuracies_a, accuracies_b, confidence=CONFIDENCE):
         raise ValueError(f"Welch's t-test needs at least 2 seeds per variant, got {len(a)} and {len(b)}")
     difference = float(a.mean() - b.mean())
     detail = f"{len(a)} seeds against {len(b)}"
-    if np.var(a) == 0 and np.var(b) == 0:  # no spread at all: the t statistic is undefined
-        p = 1.0 if difference == 0 else 0.0
-        return Comparison(difference, Interval(difference, difference), p, "Welch's t-test", detail)
-    result = stats.ttest_ind(a, b, equal_var=False)
+    if no_spread(a) and no_spread(b):  # the t statistic is undefined
+        return Comparison(difference, None, None, WELCH, detail, NO_SPREAD)
+    with warnings.catch_warnings():  # scipy's warning on a side whose seeds all scored the same
+        warnings.filterwarnings("ignore", "Precision loss", RuntimeWarning)
+        result = stats.ttest_ind(a, b, equal_var=False)
     low, high = result.confidence_interval(confidence)
-    return Comparison(difference, Interval(float(low), float(high)), float(result.pvalue), "Welch's t-test", detail)
+    return Comparison(difference, Interval(float(low), float(high)), float(result.pvalue), WELCH, detail)
+
+
+def single_run_comparison(single, accuracies, single_first=True, confidence=CONFIDENCE):
+    """A variant trained once (test accuracy `single`) against another's per-seed accuracies (at
+    least 2): could the single run be one more seed of the repeated variant? With the seeds'
+    mean m, sample standard deviation s and count n, t = (m - x) / (s sqrt(1 + 1/n)) on n - 1
+    degrees of freedom (the prediction interval of one new seed), two-sided; the single run is
+    assumed to vary from seed to seed as much as the repeated variant does. The difference is
+    single - mean (`single_first`) or mean - single, with its 95 % interval."""
+    seeds = np.asarray(accuracies, float)
+    if len(seeds) < 2:
+        raise ValueError(f"a single run is tested against at least 2 seeds, got {len(seeds)}")
+    n, sign = len(seeds), 1 if single_first else -1
+    difference = sign * float(single - seeds.mean())
+    detail = f"single run against {n} seeds" if single_first else f"{n} seeds against a single run"
+    if no_spread(seeds):
+        return Comparison(difference, None, None, PREDICTION, detail, NO_SPREAD)
+    scale = float(np.std(seeds, ddof=1)) * math.sqrt(1 + 1 / n)
+    p = 2 * stats.t.sf(abs(difference) / scale, n - 1)
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * scale
+    return Comparison(difference, Interval(difference - half, difference + half), float(p), PREDICTION, detail)
 
 
 def told_apart(comparison, level=SIGNIFICANCE):
-    return comparison.p < level
+    """Whether the difference goes beyond its noise; an undetermined comparison never does."""
+    return comparison.p is not None and comparison.p < level

@@ -1,8 +1,9 @@
 """Whether two results differ beyond their noise: two variants (`fast seed001_exp2`), or one
 variant in two revisions or DVC experiments (`fast@main fast`, `fast@HEAD~1 fast@my-experiment`).
 Prints each test accuracy with its 95 % interval, then the difference, its 95 % interval and the
-p-value: McNemar's exact test on the same test images, and Welch's t-test over seeds where both
-have repeats. Reads git-tracked files only (metrics/, metrics/details/, metrics/repeats/)."""
+p-value: McNemar's exact test on the same test images, and over seeds Welch's t-test where both
+have repeats or a t-test of the single run against the seeds where one has. Reads git-tracked
+files only (metrics/, metrics/details/, metrics/repeats/)."""
 
 import argparse
 

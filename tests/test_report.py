@@ -370,18 +370,21 @@ SEED_REPEATS = {"seed001_exp1": [0.65, 0.63, 0.64, 0.66, 0.62], "seed001_exp2": 
 TEST_IMAGES = 10_000
 
 
-def correct_first(accuracy, images=TEST_IMAGES):
-    """Per-image correctness with the first `accuracy` share of the images right."""
-    return np.arange(images) < round(accuracy * images)
+def correct_first(accuracy, images=TEST_IMAGES, offset=0):
+    """Per-image correctness with the first `accuracy` share of the images right, counted from image
+    `offset` on (wrapping round)."""
+    return np.roll(np.arange(images) < round(accuracy * images), offset)
 
 
-def write_per_image(root, repeats):
-    """metrics/details/ of every evaluated seed variant and metrics/repeats/ of the repeated ones."""
-    for variant, metrics in SEED_METRICS.items():
-        record = details_record(correct_first(metrics["test_accuracy"]), "sha256:same", best_epoch=8)
-        write_json(details_path(root, variant), record)
+def write_per_image(root, repeats, metrics_by_variant=SEED_METRICS, offsets=None):
+    """metrics/details/ of every evaluated variant and metrics/repeats/ of the repeated ones, each
+    variant's right images counted from its offset on."""
+    offsets = offsets or {}
+    for variant, metrics in metrics_by_variant.items():
+        correct = correct_first(metrics["test_accuracy"], offset=offsets.get(variant, 0))
+        write_json(details_path(root, variant), details_record(correct, "sha256:same", best_epoch=8))
     for variant, accuracies in repeats.items():
-        runs = [correct_first(accuracy) for accuracy in accuracies]
+        runs = [correct_first(accuracy, offset=offsets.get(variant, 0)) for accuracy in accuracies]
         write_json(
             repeats_path(root, variant), repeats_record(range(42, 42 + len(runs)), accuracies, runs, "sha256:same")
         )
@@ -416,8 +419,8 @@ def test_seed_variants_are_set_beside_what_their_experiments_reported(tmp_path, 
         "train time",
         "why they differ",
     ]
-    exp1 = ["64.00% ± 1.58 (5)", "62.00–66.00%", "yes"]
-    exp2 = ["65.10% ± 0.36 (3)", "64.81–65.50%", "no, 4.3 pt above"]
+    exp1 = ["64.00% ± 1.58 pt (5)", "62.00–66.00%", "yes"]
+    exp2 = ["65.10% ± 0.36 pt (3)", "64.81–65.50%", "no, 4.3 pt above"]
     assert rows == [
         ["seed001_exp1", "63.82%", "65.00%", "+1.2 pt", *exp1, "12,345", "10", "1 min 15 s", ""],
         [
@@ -450,26 +453,92 @@ def test_seed_variants_are_set_beside_what_their_experiments_reported(tmp_path, 
     assert '<td class="prose">dropout needs more than 10 epochs</td>' in page
 
 
+def noise_columns(markdown):
+    header, _, *rows = markdown_table(markdown)
+    names = ("variant", "test accuracy", "95 % interval (test split)", "seeds: mean ± std (n)", "seed range")
+    columns = [header.index(name) for name in (*names, "told apart from the next?")]
+    return [[row[i] for i in columns] for row in rows]
+
+
 def test_every_variant_has_its_interval_spread_and_whether_it_is_told_apart_from_the_next(tmp_path):
     markdown = seed_report(tmp_path, "cifar10", SEED_REPEATS)
 
-    header, _, *rows = markdown_table(markdown)
-    columns = [header.index(name) for name in ("variant", "test accuracy", "95 % interval (test split)")]
-    columns += [header.index(name) for name in ("seeds: mean ± std (n)", "seed range", "told apart from the next?")]
-    table = [[row[i] for i in columns] for row in rows]
-    welch = stats.ttest_ind(SEED_REPEATS["seed001_exp1"], SEED_REPEATS["seed001_exp2"], equal_var=False).pvalue
-    low, high = stats.binomtest(6500, TEST_IMAGES).proportion_ci(method="wilson")
+    table = noise_columns(markdown)
+    # ranked by seed mean where there are seeds: seed001_exp2 (65.10 %) above seed001_exp1 (64.00 %),
+    # though exp1's main run scored 65.00 % and exp2's 64.81 %
+    assert [row[0] for row in table] == ["seed001_exp2", "seed001_exp1", "seed002_conv"]
+    welch = stats.ttest_ind(SEED_REPEATS["seed001_exp2"], SEED_REPEATS["seed001_exp1"], equal_var=False).pvalue
+    low, high = stats.binomtest(6481, TEST_IMAGES).proportion_ci(method="wilson")
     assert table[0] == [
-        "seed001_exp1",
-        "65.00%",
+        "seed001_exp2",
+        "64.81%",
         f"{100 * low:.2f}–{100 * high:.2f}%",
-        "64.00% ± 1.58 (5)",
-        "62.00–66.00%",
-        f"no (p = {welch:.2g}, Welch, 5 seeds against 3)",  # the seed spread decides where both have it
+        "65.10% ± 0.36 pt (3)",
+        "64.81–65.50%",
+        f"no (+1.10 pt, p = {welch:.2g}, Welch, 3 seeds against 5)",  # the seed spread decides where both have it
     ]
-    mcnemar = stats.binomtest(481, 481).pvalue  # 481 images right only by seed001_exp2, none only by seed002_conv
-    assert table[1][3:] == ["65.10% ± 0.36 (3)", "64.81–65.50%", f"yes (p = {mcnemar:.2g}, McNemar)"]
+    # seed002_conv's single run (60.00 %) against seed001_exp1's 5 seeds: t = 4 / (s sqrt(1 + 1/5)), 4 df
+    seeds = SEED_REPEATS["seed001_exp1"]
+    t = (np.mean(seeds) - 0.60) / (np.std(seeds, ddof=1) * np.sqrt(1 + 1 / 5))
+    assert table[1][3:] == [
+        "64.00% ± 1.58 pt (5)",
+        "62.00–66.00%",
+        f"no (+4.00 pt, p = {2 * stats.t.sf(t, 4):.2g}, t-test, 5 seeds against a single run)",
+    ]
     assert table[2][3:] == ["single run", "", "—"]  # the last has no next
+
+
+def test_the_ranking_and_the_mark_never_point_different_ways(tmp_path):
+    """`lucky`'s main run scored high among seeds that score low: ranked by main runs it stood above
+    `steady`, whose seeds are significantly better, and was marked "yes"."""
+    accuracies = {"lucky": 0.70, "steady": 0.69, "single_a": 0.66, "single_b": 0.64}
+    metrics = {name: {**METRICS["small"], "test_accuracy": accuracy} for name, accuracy in accuracies.items()}
+    repeats = {"lucky": [0.70, 0.66, 0.665, 0.67, 0.66], "steady": [0.69, 0.70, 0.705, 0.70, 0.695]}
+    variants = dict.fromkeys(metrics, VARIANTS["small"])
+    build_project(
+        tmp_path, variants, metrics, dict.fromkeys(metrics, TRAINING["small"]), CARD, dict.fromkeys(repeats, 5)
+    )
+    # single_a gets images 500-7099 right, single_b images 0-6399: each gets right some the other gets wrong
+    write_per_image(tmp_path, repeats, metrics, offsets={"single_a": 500})
+    write_report(load_params(tmp_path / "params.yaml"), tmp_path)
+    markdown = (tmp_path / "report" / "README.md").read_text(encoding="utf-8")
+
+    table = noise_columns(markdown)
+    assert [row[0] for row in table] == ["steady", "lucky", "single_a", "single_b"]
+    welch = stats.ttest_ind(repeats["steady"], repeats["lucky"], equal_var=False).pvalue
+    assert welch < 0.05
+    assert table[0][5] == f"yes, 2.70 pt higher (p = {welch:.2g}, Welch, 5 seeds against 5)"
+    seeds = repeats["lucky"]
+    t = (np.mean(seeds) - 0.66) / (np.std(seeds, ddof=1) * np.sqrt(1 + 1 / 5))
+    assert table[1][5] == f"no (+1.10 pt, p = {2 * stats.t.sf(t, 4):.2g}, t-test, 5 seeds against a single run)"
+    a, b = correct_first(0.66, offset=500), correct_first(0.64)
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    assert (only_a, only_b) == (700, 500)
+    assert table[2][5] == f"yes, 2.00 pt higher (p = {stats.binomtest(only_a, only_a + only_b).pvalue:.2g}, McNemar)"
+    assert "Best: steady, test accuracy 69.80% (mean of 5 seeds)." in markdown
+
+
+def test_the_report_says_how_it_ranks_and_what_the_marks_are_worth(tmp_path):
+    markdown = seed_report(tmp_path, "digits", SEED_REPEATS)
+    page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    ranking = "Ranked by each variant's best estimate of its test accuracy: the mean over its seeds where it was"
+    caveat = (
+        "Each mark is a test at the 5 % level of one neighbouring pair, so of these 2 pairs about 0.1 (one in 20) "
+        'would be marked "yes" by chance even if no variant differed from the next; "no" means not shown to '
+        "differ, not equal."
+    )
+    before, table, after = markdown.partition("\n| variant | test accuracy |")
+    assert ranking in before and caveat in after.split("\n\n")[1]
+    ranking, caveat = html.escape(ranking), html.escape(caveat)
+    assert page.index(ranking) < page.index("<table>") < page.index(caveat)
+
+
+def test_a_single_run_beside_seeds_without_spread_is_undetermined(tmp_path):
+    repeats = {"seed001_exp1": [0.65, 0.65, 0.65], "seed001_exp2": [0.6481, 0.65, 0.655]}
+    table = noise_columns(seed_report(tmp_path, "digits", repeats))
+
+    assert [row[0] for row in table] == ["seed001_exp2", "seed001_exp1", "seed002_conv"]
+    assert table[1][5] == "no: no spread among the seeds (t-test, 3 seeds against a single run)"
 
 
 def test_no_reproduction_table_without_seed_variants(markdown, page):

@@ -13,6 +13,7 @@ from cnnlab.statistics import (
     paired_difference_interval,
     seed_comparison,
     seed_spread,
+    single_run_comparison,
     told_apart,
     wilson_interval,
 )
@@ -122,13 +123,73 @@ def test_welch_test_matches_the_formula_by_hand():
     assert comparison.interval.high == pytest.approx(np.mean(a) - np.mean(b) + half, rel=1e-9)
 
 
-def test_welch_test_needs_two_seeds_each_and_survives_no_spread():
+def test_welch_test_needs_two_seeds_each_and_without_spread_is_undetermined():
     with pytest.raises(ValueError, match="at least 2 seeds"):
         seed_comparison([0.7], [0.6, 0.65])
-    same = seed_comparison([0.7, 0.7], [0.7, 0.7])
-    assert same.difference == 0 and same.p == 1.0
+    same = seed_comparison([0.7, 0.7, 0.7], [0.7, 0.7])  # np.var of the three is 1.2e-32, not 0
+    assert same.difference == pytest.approx(0) and same.p is None and not told_apart(same)
+    # no spread to measure the gap against: neither p = 0 (told apart) nor any other p-value
     apart = seed_comparison([0.8, 0.8], [0.7, 0.7])
-    assert apart.difference == pytest.approx(0.1) and apart.p == 0.0
+    assert apart.difference == pytest.approx(0.1) and (apart.p, apart.interval) == (None, None)
+    assert apart.undetermined == "no spread among the seeds" and not told_apart(apart)
+    # one side without spread: Welch's t is defined, its standard error and degrees of freedom the other side's
+    one_sided = seed_comparison([0.8, 0.8], [0.70, 0.72])
+    standard_error = np.std([0.70, 0.72], ddof=1) / math.sqrt(2)
+    assert one_sided.p == pytest.approx(2 * stats.t.sf(0.09 / standard_error, df=1), rel=1e-6)
+
+
+def prediction_t_test(single, seeds):
+    """Independently: the two-sided p-value of `single` as one more draw from the seeds' normal,
+    from scipy's t distribution and its prediction interval (the t interval of a mean, widened)."""
+    n, mean, sd = len(seeds), np.mean(seeds), np.std(seeds, ddof=1)
+    scale = sd * math.sqrt(1 + 1 / n)
+    p = 2 * stats.t.cdf(-abs(mean - single) / scale, df=n - 1)
+    low, high = stats.t.interval(0.95, df=n - 1, loc=mean, scale=scale)  # where a new seed lands
+    return p, low, high
+
+
+SEEDS = [0.637, 0.649, 0.654, 0.645, 0.632]  # mean 64.34 %, standard deviation 0.89 points
+
+
+@pytest.mark.parametrize("single", [0.639, 0.65, 0.62, 0.60, 0.70])
+def test_single_run_against_seeds_is_the_prediction_interval_t_test(single):
+    p, low, high = prediction_t_test(single, SEEDS)
+
+    comparison = single_run_comparison(single, SEEDS)
+
+    assert comparison.p == pytest.approx(p, rel=1e-9)
+    assert comparison.difference == pytest.approx(single - np.mean(SEEDS))
+    # the interval of single - (a new seed): zero inside it exactly when single is inside the prediction interval
+    assert comparison.interval.low == pytest.approx(single - high, rel=1e-9)
+    assert comparison.interval.high == pytest.approx(single - low, rel=1e-9)
+    assert told_apart(comparison) == (not low <= single <= high)
+    assert comparison.detail == "single run against 5 seeds"
+
+
+def test_a_one_point_gap_within_the_seed_spread_is_not_told_apart_though_mcnemar_would():
+    single = float(np.mean(SEEDS)) - 0.01
+    assert 100 * np.std(SEEDS, ddof=1) == pytest.approx(0.89, abs=0.005)
+    seeds_first = single_run_comparison(single, SEEDS, single_first=False)
+
+    assert seeds_first.difference == pytest.approx(0.01) and seeds_first.detail == "5 seeds against a single run"
+    assert seeds_first.p == pytest.approx(prediction_t_test(single, SEEDS)[0]) and seeds_first.p > 0.3
+    assert not told_apart(seeds_first)
+    # the same 1-point gap on 10,000 shared images, 1,300 right only by one model and 1,200 only by the
+    # other: McNemar sees only the test split's noise and tells them apart
+    a, b = models(1300, 1200, both=5100, neither=2400)
+    mcnemar = paired_comparison(a, b)
+    assert mcnemar.difference == pytest.approx(0.01) and mcnemar.p == pytest.approx(0.048, abs=0.001)
+    assert told_apart(mcnemar)
+
+
+def test_single_run_against_seeds_needs_two_and_without_spread_is_undetermined():
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        single_run_comparison(0.7, [0.6])
+    flat = single_run_comparison(0.7, [0.7, 0.7, 0.7])
+    assert flat.difference == pytest.approx(0) and flat.p is None
+    flat = single_run_comparison(0.6, [0.7, 0.7, 0.7])
+    assert flat.difference == pytest.approx(-0.1) and (flat.p, flat.interval) == (None, None)
+    assert flat.undetermined == "no spread among the seeds" and not told_apart(flat)
 
 
 def test_correctness_rows_round_trip_and_fingerprint_the_split():
