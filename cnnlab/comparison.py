@@ -2,6 +2,7 @@
 models/<variant>/training.json. Built here once, for the compare stage (plots/comparison.*)
 and for the report."""
 
+import sys
 from operator import itemgetter
 
 import pandas as pd
@@ -104,7 +105,7 @@ def variant_row(name, variant, root):
         **training_facts(root, name),
         **metrics,
         **evaluation_facts(root, name),
-        **export_facts(root, name),
+        **export_facts(root, name, metrics.get("dataset")),
         "evaluated": True,
     }
 
@@ -125,14 +126,25 @@ def training_facts(root, variant):
     return {key: training[key] for key in TRAINING_FACTS if key in training}
 
 
-def export_facts(root, variant):
+def export_facts(root, variant, dataset=None):
     """Flat `<format>_<figure>` keys from metrics/export/<variant>.json, and `<format>_skipped`
-    (why a format was not exported); nothing before export@<variant> has run."""
+    (why a format was not exported); nothing before export@<variant> has run, nor (with one
+    line on stderr) when the file was made on other data than `dataset`, the variant's metrics'."""
     path = export_metrics_path(root, variant)
     if not path.exists():
         return {}
     export = load_json(path, export_command(variant))
+    if export.get("dataset") != dataset:
+        print(
+            f"warning: {path}: made on {export.get('dataset') or NOT_RECORDED}, but metrics/{variant}.json "
+            f"on {dataset or NOT_RECORDED}; its figures are left out: run `{export_command(variant)}`",
+            file=sys.stderr,
+        )
+        return {}
     facts = {"keras_latency_ms": export["keras"]["latency_ms"], "keras_test_accuracy": export["keras"]["test_accuracy"]}
+    if "keras_float32" in export:  # the model the files are exported from: their accuracy's reference
+        facts["keras_float32_test_accuracy"] = export["keras_float32"]["test_accuracy"]
+        facts["keras_dtype_policy"] = export["keras"]["dtype_policy"]
     for name in EXPORT_FORMATS:
         figures = export.get(name, {})
         if "size_bytes" in figures:

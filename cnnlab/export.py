@@ -2,14 +2,20 @@
 LiteRT float, LiteRT with dynamic-range int8 weights, ONNX), each measured by the runtime that
 runs it (cnnlab.runtimes): file size, batch-1 latency and test accuracy.
 
-A format that cannot be exported, or whose runtime is not installed on this platform, gets one
-line saying why; the other formats are still written and measured.
+A format that cannot be exported, whose runtime is not installed on this platform, or that its
+runtime cannot run (a LiteRT file needing TensorFlow's Flex ops) gets one line saying why; the
+other formats are still written and measured.
+
+The files are exported from the model in float32 (float32_model): a float file must score within
+0.1 points of that, the `keras_float32` figures. The `keras` figures are the model as trained
+(bfloat16 compute under mixed precision), shown beside them.
 """
 
 import contextlib
 import importlib.metadata
 import importlib.util
 import logging
+import re
 import shutil
 import warnings
 
@@ -17,6 +23,7 @@ import keras
 import numpy as np
 
 from cnnlab import runtimes
+from cnnlab.data.prepared import dataset_id
 from cnnlab.evaluation import check_input_shape, load_test_split, load_variant_model, predict_probabilities
 from cnnlab.fileio import atomic_path, require, write_json
 from cnnlab.layout import (
@@ -31,11 +38,37 @@ from cnnlab.layout import (
 RUNTIME_PACKAGES = {".tflite": "ai-edge-litert", ".onnx": "onnxruntime"}
 # what a TensorFlow op that tf2onnx cannot convert usually comes from, and what converts instead
 ONNX_OP_HINTS = {"Erfc": "exact GELU; `activation: gelu_tanh` converts"}
-FLOAT_TOLERANCE = 0.001  # a float export must score within 0.1 points of the Keras model
+FLOAT_TOLERANCE = 0.001  # a float export must score within 0.1 points of the float32 Keras model
 
 
 class ExportFailed(Exception):
     """One format could not be exported; the message is one line saying why."""
+
+
+def limit_tensorflow_threads(threads):
+    """Let TensorFlow use `threads` threads within and across ops, as the exported files'
+    runtimes do, so that the Keras latency compares with theirs. Must come before TensorFlow
+    runs anything: its thread pools are made once."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def tensorflow_threads():
+    """The threads TensorFlow may use within and across ops (0: its default, one per core)."""
+    import tensorflow as tf
+
+    return {
+        "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+    }
+
+
+def dtype_policy(model):
+    """The model's compute precision: its layers' dtype policies other than float32 (a mixed
+    precision model keeps a float32 output layer), or float32."""
+    return "+".join(sorted({layer.dtype_policy.name for layer in model.layers} - {"float32"})) or "float32"
 
 
 def float32_model(model):
@@ -93,7 +126,13 @@ def check_onnx_ops(path, errors):
     Runtime then refuses the file: name them here instead."""
     import onnx
 
-    unknown = sorted({node.op_type for node in onnx.load(path).graph.node if not onnx.defs.has(node.op_type)})
+    unknown = sorted(
+        {
+            f"{node.domain}:{node.op_type}" if node.domain else node.op_type
+            for node in onnx.load(path).graph.node
+            if not onnx.defs.has(node.op_type, domain=node.domain)
+        }
+    )
     if not unknown and not errors:
         return
     if not unknown:
@@ -125,42 +164,61 @@ def measure(call, images, labels, settings):
 
 
 def keras_row(root, variant, model, images, labels, settings):
-    """The Keras model the exports come from, measured the same way (without test-time augmentation)."""
+    """The Keras model as trained, measured like the exports (without test-time augmentation)."""
     path = model_dir(root, variant) / "model.keras"
-    probabilities = predict_probabilities(model, images)
     return {
         "file": (model_dir(".", variant) / "model.keras").as_posix(),
+        "dtype_policy": dtype_policy(model),
         "size_bytes": path.stat().st_size,
         "latency_ms": 1000
         * runtimes.median_latency(
             model.predict_on_batch, images[0], settings["latency_calls"], settings["warmup_calls"]
         ),
-        "test_accuracy": float(np.mean(probabilities.argmax(axis=1) == labels)),
+        "test_accuracy": keras_accuracy(model, images, labels),
     }
+
+
+def keras_accuracy(model, images, labels):
+    return float(np.mean(predict_probabilities(model, images).argmax(axis=1) == labels))
+
+
+def float32_row(model, exportable, as_trained, images, labels):
+    """The model the files are exported from (the model as trained, in float32 compute): the
+    reference a float export must match."""
+    accuracy = as_trained["test_accuracy"] if exportable is model else keras_accuracy(exportable, images, labels)
+    return {"dtype_policy": "float32", "test_accuracy": accuracy}
 
 
 def export_variant(variant, settings, root=".", report=print):
     """Write exports/<variant>/ (each format of settings["formats"] and card.json) and
     metrics/export/<variant>.json; `report` gets one line per format. Returns the figures."""
-    images, labels, _ = load_test_split(root)
+    images, labels, card = load_test_split(root)
     model = load_variant_model(root, variant)
     check_input_shape(model, images, prepared_dir(root) / "test.npz")
+    exportable = float32_model(model)
     figures = {
+        "dataset": dataset_id(card),
         "test_images": len(labels),
         "latency_calls": settings["latency_calls"],
         "warmup_calls": settings["warmup_calls"],
         "threads": settings["threads"],
+        "tensorflow_threads": tensorflow_threads(),
         "keras": keras_row(root, variant, model, images, labels, settings),
     }
+    figures["keras_float32"] = float32_row(model, exportable, figures["keras"], images, labels)
     report(f"{variant}: Keras {describe(figures['keras'])}")
-    exportable = float32_model(model)
+    if exportable is not model:
+        report(
+            f"{variant}: Keras in float32, which the files are exported from: "
+            f"test accuracy {figures['keras_float32']['test_accuracy']:.2%}"
+        )
     with atomic_path(exports_dir(root, variant)) as tmp:
         tmp.mkdir()
         shutil.copyfile(require(model_dir(root, variant) / "card.json", train_command(variant)), tmp / "card.json")
         for name in settings["formats"]:
             figures[name] = export_format(exportable, name, tmp, exports_dir(".", variant), images, labels, settings)
             report(f"{variant}: {EXPORT_FORMATS[name][1]} {describe(figures[name])}")
-            mismatch = float_mismatch(name, figures[name], figures["keras"])
+            mismatch = float_mismatch(name, figures[name], figures["keras_float32"])
             if mismatch:
                 report(f"warning: {variant}: {mismatch}")
     write_json(export_metrics_path(root, variant), figures)
@@ -172,30 +230,43 @@ def export_format(model, name, tmp, directory, images, labels, settings):
     package = missing_exporter(name)
     if package:
         return {"skipped": f"{package} is not installed on this platform"}
-    filename = EXPORT_FORMATS[name][0]
+    path = tmp / EXPORT_FORMATS[name][0]
     try:
-        export_file(model, name, tmp / filename)
+        export_file(model, name, path)
     except ExportFailed as error:
-        (tmp / filename).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
         return {"skipped": f"not exported: {error}"}
-    suffix = (tmp / filename).suffix
-    runtime = runtimes.load_exported(tmp / filename, settings["threads"])
+    package = RUNTIME_PACKAGES[path.suffix]
+    try:
+        measured = measure(runtimes.open_exported(path, settings["threads"]), images, labels, settings)
+    except Exception as error:  # each runtime raises its own types, at load or at the first call
+        path.unlink()
+        return {"skipped": f"exported, but {package} cannot run it: {runtime_failure(error, package)}"}
     return {
-        "file": (directory / filename).as_posix(),
-        "size_bytes": (tmp / filename).stat().st_size,
-        **measure(runtime, images, labels, settings),
-        "runtime": f"{RUNTIME_PACKAGES[suffix]} {importlib.metadata.version(RUNTIME_PACKAGES[suffix])}",
+        "file": (directory / path.name).as_posix(),
+        "size_bytes": path.stat().st_size,
+        **measured,
+        "runtime": f"{package} {importlib.metadata.version(package)}",
     }
 
 
-def float_mismatch(name, row, keras_figures):
-    """One line when a float export scores more than 0.1 points away from the Keras model."""
+def runtime_failure(error, package):
+    """Why a runtime could not run an exported file, in one line."""
+    flex = re.findall(r"\(Flex(\w+)\) failed to prepare", str(error))
+    if flex:  # the LiteRT converter falls back on TensorFlow ops, which only TensorFlow's own interpreter has
+        return f"it needs the TensorFlow op {', '.join(flex)} (Select TF ops), and {package} has no Flex delegate"
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def float_mismatch(name, row, reference):
+    """One line when a float export scores more than 0.1 points away from `reference`, the
+    float32 Keras model it was exported from."""
     if name == "tflite_dynamic" or "skipped" in row:
         return None
-    difference = row["test_accuracy"] - keras_figures["test_accuracy"]
+    difference = row["test_accuracy"] - reference["test_accuracy"]
     if abs(difference) <= FLOAT_TOLERANCE + 1e-12:
         return None
-    return f"{EXPORT_FORMATS[name][1]} scores {100 * difference:+.2f} points against the Keras model"
+    return f"{EXPORT_FORMATS[name][1]} scores {100 * difference:+.2f} points against the float32 Keras model"
 
 
 def describe(row):

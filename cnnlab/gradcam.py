@@ -49,11 +49,11 @@ def target_tensor(model, name=None):
     if name is not None:
         found = [tensor for layer, tensor in path if layer.name == name]
         if not found:
-            raise ConfigError(f"{model.name}: no layer named {name!r} on the way to its output")
+            raise ConfigError(f"{model.name}: no layer named {name!r} on the way to its output; {spatial_layers(path)}")
         if not spatial(found[0]):
             raise ConfigError(
                 f"{model.name}: layer {name!r} outputs {tuple(found[0].shape)}, "
-                "not a spatial feature map (N x H x W x C)"
+                f"not a spatial feature map (N x H x W x C); {spatial_layers(path)}"
             )
         return found[0]
     convs = [i for i, (layer, tensor) in enumerate(path) if isinstance(layer, CONV_TYPES) and spatial(tensor)]
@@ -61,6 +61,17 @@ def target_tensor(model, name=None):
         raise NoConvolution(f"{model.name}: no convolution layer, so no Grad-CAM heatmap")
     size = tuple(path[convs[-1]][1].shape[1:3])
     return [tensor for _, tensor in path[convs[-1] :] if spatial(tensor) and tuple(tensor.shape[1:3]) == size][-1]
+
+
+def spatial_layers(path, shown=12):
+    """What a layer name may be: the layers of `path` with a spatial output, the last `shown` of
+    them when there are more (the ones near the output are the usual choice)."""
+    names = [layer.name for layer, tensor in path if spatial(tensor)]
+    if not names:
+        return "it has no layer with a spatial feature map"
+    if len(names) <= shown:
+        return f"layers with a spatial feature map: {', '.join(names)}"
+    return f"layers with a spatial feature map ({len(names)}, the last {shown}): ..., {', '.join(names[-shown:])}"
 
 
 def target_name(model, name=None):
@@ -90,6 +101,15 @@ def logits_output(model):
 def heatmaps(model, images, classes, layer=None, batch_size=64):
     """Grad-CAM heatmaps (N x H x W float32 in [0, 1], the images' size) of `classes[i]` for
     raw 0-255 `images[i]`; `layer`: a layer name, default the last spatial conv feature map."""
+    images = np.asarray(images, dtype=np.float32)
+    maps = class_maps(model, images, classes, layer, batch_size)
+    resized = tf.image.resize(maps[..., None], images.shape[1:3], method="bilinear").numpy()[..., 0]
+    return np.clip(resized, 0.0, 1.0)  # bilinear weights are convex: this only trims rounding
+
+
+def class_maps(model, images, classes, layer=None, batch_size=64):
+    """The Grad-CAM maps `heatmaps` resizes: N x h x w float32 at the feature map's own size,
+    each divided by its peak (all zero where no position speaks for the class)."""
     target = target_tensor(model, layer)
     images = np.asarray(images, dtype=np.float32)
     classes = np.asarray(classes, dtype=np.int32)
@@ -99,9 +119,7 @@ def heatmaps(model, images, classes, layer=None, batch_size=64):
             _class_maps(explainer, images[start : start + batch_size], classes[start : start + batch_size])
             for start in range(0, len(images), batch_size)
         ]
-    maps = np.concatenate(maps)
-    resized = tf.image.resize(maps[..., None], images.shape[1:3], method="bilinear").numpy()[..., 0]
-    return np.clip(resized, 0.0, 1.0)
+    return np.concatenate(maps)
 
 
 def _class_maps(explainer, images, classes):

@@ -7,7 +7,8 @@
     python -m stages.predict --model exports/VARIANT/model.tflite|model.onnx IMAGE_OR_FOLDER...
                                    (an exported file, run by ai-edge-litert or onnxruntime; card.json beside it)
     python -m stages.predict --variant NAME --explain DIR IMAGE_OR_FOLDER...
-                                   (also writes DIR/<image>.png: the image under the Grad-CAM heatmap of its top class)
+                                   (also writes DIR/<image>.gradcam.png: the image under the Grad-CAM heatmap of
+                                    its top class; an existing file is never replaced)
 
 The model takes raw 0-255 pixels (normalization is inside it), so an image only needs the
 dataset's channel conversion and resize (card.json `shape`), done by the same function that
@@ -18,6 +19,7 @@ others are still classified and the exit code is 1.
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,7 @@ from PIL import Image
 from cnnlab import gradcam, runtimes
 from cnnlab.config import load_params, variant_params
 from cnnlab.data.images import IMAGE_SUFFIXES, ImageSpec, load_image_file
-from cnnlab.errors import DataError, UserError, exit_on_user_error
+from cnnlab.errors import ConfigError, DataError, UserError, exit_on_user_error
 from cnnlab.evaluation import check_input_shape, load_model, output_names, predict_probabilities
 from cnnlab.fileio import load_json
 from cnnlab.inspection import overlay_heatmap
@@ -84,8 +86,9 @@ def top_predictions(probabilities, names, top_k):
 def classify_files(model, card, paths, top_k=3, tta=False, explain_to=None, layer=None):
     """Classify image files; returns ({file: [(class, probability)]}, [error message per unreadable file]).
 
-    `explain_to`: a folder that gets one PNG per image, the image under the Grad-CAM heatmap of
-    its top class (`layer`: the layer to explain, default the last spatial conv feature map)."""
+    `explain_to`: a folder that gets one PNG per image (explanation_names), the image under the
+    Grad-CAM heatmap of its top class (`layer`: the layer to explain, default the last spatial
+    conv feature map); nothing is classified when one of them exists already."""
     files = expand_paths(paths)
     if not files:
         raise UserError(f"no image files found in {', '.join(map(str, paths))}")
@@ -98,6 +101,8 @@ def classify_files(model, card, paths, top_k=3, tta=False, explain_to=None, laye
             errors.append(str(error))
     if not images:
         return {}, errors
+    if explain_to is not None:
+        check_free(Path(explain_to), explanation_names(loaded))
     batch = np.stack(images)
     check_input_shape(model, batch, "card.json shape")
     probabilities = predict_probabilities(model, batch, tta=tta)
@@ -113,28 +118,53 @@ def check_explainable(model, layer):
         raise UserError(
             "--explain needs the Keras model (--variant or a model.keras): an exported file has no gradients"
         )
-    gradcam.target_tensor(model, layer)
+    try:
+        gradcam.target_tensor(model, layer)
+    except gradcam.NoConvolution:
+        raise
+    except ConfigError as error:
+        raise ConfigError(f"--explain-layer: {error}") from None
 
 
 def explanation_names(paths):
-    """One PNG name per image file: its stem, numbered from 2 when two files share one."""
-    names, seen = [], {}
-    for path in paths:
-        stem = Path(path).stem
-        seen[stem] = seen.get(stem, 0) + 1
-        names.append(f"{stem}.png" if seen[stem] == 1 else f"{stem}-{seen[stem]}.png")
+    """One overlay name per image file: `<stem>.gradcam.png`; `<stem><suffix>.gradcam.png` when
+    another image shares the stem (cat.jpg, cat.png); numbered from 2 when that is taken too
+    (a/cat.png, b/cat.png: cat.png.gradcam.png, cat-2.png.gradcam.png)."""
+    stems = Counter(Path(path).stem for path in paths)
+    names = []
+    for path in map(Path, paths):
+        suffix = "" if stems[path.stem] == 1 else path.suffix
+        name, number = f"{path.stem}{suffix}.gradcam.png", 1
+        while name in names:
+            number += 1
+            name = f"{path.stem}-{number}{suffix}.gradcam.png"
+        names.append(name)
     return names
+
+
+def check_free(directory, names):
+    """One line, before anything is written, when an overlay would replace a file (an input
+    image among them): --explain never overwrites."""
+    taken = [directory / name for name in names if (directory / name).exists()]
+    if taken:
+        more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
+        raise UserError(
+            f"{taken[0]}: exists already{more}, and --explain never replaces a file; "
+            "move it away or give --explain another folder"
+        )
 
 
 def write_explanations(model, images, probabilities, names, paths, directory, layer):
     top = probabilities.argmax(axis=1)
     heatmaps = gradcam.heatmaps(model, images, top, layer)
     figures = {}
-    for name, image, heatmap, row, guess in zip(explanation_names(paths), images, heatmaps, probabilities, top):
+    for name, path, image, heatmap, row, guess in zip(
+        explanation_names(paths), paths, images, heatmaps, probabilities, top
+    ):
         figure = Figure(figsize=(5, 2.9))
         plain, explained = figure.subplots(1, 2)
         show_image(plain, image)
-        plain.set_title(Path(name).stem, fontsize=9)
+        plain.set_title(Path(path).name, fontsize=9)
         overlay_heatmap(explained, image, heatmap)
         explained.set_title(f"Grad-CAM of {names[guess]} ({row[guess]:.2f})", fontsize=9)
         figures[name] = figure
@@ -187,7 +217,7 @@ def parse_args(argv, prog="python -m stages.predict"):
         "--explain",
         metavar="DIR",
         type=Path,
-        help="write DIR/<image>.png: the Grad-CAM heatmap of each image's top class",
+        help="write DIR/<image>.gradcam.png: the Grad-CAM heatmap of each image's top class (never replacing a file)",
     )
     parser.add_argument(
         "--explain-layer",

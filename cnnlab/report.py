@@ -211,9 +211,11 @@ EXPORT_TITLE = "Exported models"
 EXPORT_INTRO = (
     "Each variant as the files a deployment runs (export@<variant>, Keras's model.export): LiteRT float, "
     "LiteRT with dynamic-range int8 weights, and ONNX. Latency: the median of batch-1 calls on this "
-    "machine's CPU, after warm-up, in the runtime a deployment uses (ai-edge-litert, onnxruntime); test "
-    "accuracy: scored by that runtime, the difference to the Keras model (without test-time augmentation) "
-    "in points."
+    "machine's CPU, after warm-up, in the runtime a deployment uses (ai-edge-litert, onnxruntime), and for "
+    "Keras in TensorFlow given as many threads; test accuracy: scored by that runtime, the difference in "
+    "points to the Keras model in float32, which the files are exported from (without test-time "
+    "augmentation). The Keras columns are the model as trained: for one trained in mixed precision, a note "
+    "gives its float32 accuracy."
 )
 
 
@@ -227,12 +229,17 @@ def export_headers():
 
 def export_cells(rows):
     """(cell rows, notes): one row per exported variant, best first, and one line per format
-    that was not exported (why)."""
+    that was not exported (why) and per variant trained in mixed precision (its float32 accuracy)."""
     cell_rows, notes = [], []
     for row in rows:
         if row.get("keras_latency_ms") is None:
             continue
-        keras_accuracy = row.get("keras_test_accuracy", row["test_accuracy"])
+        reference = row.get("keras_float32_test_accuracy", row.get("keras_test_accuracy", row["test_accuracy"]))
+        if row.get("keras_dtype_policy", "float32") != "float32":
+            notes.append(
+                f"{row['variant']}: trained in {row['keras_dtype_policy']}; in float32, which the files are "
+                f"exported from and their differences are against, the Keras model scores {reference:.2%}"
+            )
         cells = [row["variant"], formatted(row.get("keras_test_accuracy"), percent), f"{row['keras_latency_ms']:.2f}"]
         for name, (_, label) in EXPORT_FORMATS.items():
             if f"{name}_skipped" in row:
@@ -241,7 +248,7 @@ def export_cells(rows):
             cells += [
                 formatted(row.get(f"{name}_size_kb"), "{:,.1f} kB".format),
                 formatted(row.get(f"{name}_latency_ms"), "{:.2f}".format),
-                MISSING if accuracy is None else f"{accuracy:.2%} ({100 * (accuracy - keras_accuracy):+.2f} pt)",
+                MISSING if accuracy is None else f"{accuracy:.2%} ({100 * (accuracy - reference):+.2f} pt)",
             ]
         cell_rows.append(cells)
     return cell_rows, notes

@@ -34,12 +34,16 @@ def load_exported(path, threads=1):
     package = missing_runtime(path.suffix)
     if package:
         raise DataError(f"{path}: needs {package}, which is not installed here (`pip install {package}`)")
-    runtime = LiteRTModel if path.suffix == ".tflite" else OnnxModel
     try:
-        return runtime(path, threads)
+        return open_exported(path, threads)
     except Exception as error:  # each runtime has its own exception types for a bad file
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise DataError(f"{path}: cannot load it ({first_line})") from None
+
+
+def open_exported(path, threads=1):
+    """The runtime model of an exported file; the runtime's own exception when it cannot load it."""
+    return (LiteRTModel if Path(path).suffix == ".tflite" else OnnxModel)(path, threads)
 
 
 class RuntimeModel:

@@ -7,14 +7,17 @@ import shutil
 import keras
 import numpy as np
 import pytest
+import yaml
 
 from cnnlab import runtimes
-from cnnlab.comparison import variant_rows
+from cnnlab.comparison import export_facts, variant_rows
 from cnnlab.config import validate_variant
+from cnnlab.data.prepared import dataset_id
 from cnnlab.evaluation import load_test_split, load_variant_model
-from cnnlab.export import export_variant, float32_model
+from cnnlab.export import ExportFailed, check_onnx_ops, export_variant, float32_model
 from cnnlab.predict import main as predict
 from cnnlab.report import export_cells
+from tests.helpers import run_stage, small_variant
 from tests.model_fixtures import VARIANT, trained_project, write_variant
 
 SETTINGS = {"formats": ["tflite", "tflite_dynamic", "onnx"], "latency_calls": 50, "warmup_calls": 2, "threads": 1}
@@ -56,6 +59,13 @@ def test_every_format_is_written_and_scored_by_its_own_runtime(project, exported
         assert abs(figures[name]["test_accuracy"] - figures["keras"]["test_accuracy"]) <= 0.001
     assert figures["test_images"] == 60 and figures["latency_calls"] == 50
     assert len(lines) == 4 and not any(line.startswith("warning") for line in lines)
+    _, _, card = load_test_split(project)
+    metrics = json.loads((project / "metrics" / f"{VARIANT}.json").read_text())
+    assert figures["dataset"] == dataset_id(card) == metrics["dataset"]
+    assert figures["keras"]["dtype_policy"] == "float32" and figures["keras_float32"] == {
+        "dtype_policy": "float32",
+        "test_accuracy": figures["keras"]["test_accuracy"],
+    }
 
 
 def test_float_exports_give_the_keras_outputs(project, exported):
@@ -144,3 +154,124 @@ def test_mixed_precision_model_is_exported_in_float32():
 
     assert {layer.dtype_policy.name for layer in copy.layers} == {"float32"}
     np.testing.assert_allclose(copy.predict_on_batch(images), model.predict_on_batch(images), atol=0.02)
+
+
+def test_mixed_precision_exports_are_checked_against_the_float32_model_they_come_from(project):
+    """Logits 10 + L/1000 (L: the trained model's): bfloat16 rounds them all to 10, float32 keeps
+    the trained model's ranking. The float files must match the float32 figure, not the bfloat16 one."""
+    trained = load_variant_model(project, VARIANT)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        body = keras.models.clone_model(
+            trained,
+            clone_function=lambda layer: layer.__class__.from_config(
+                {**layer.get_config(), "dtype": "mixed_bfloat16"}
+                | ({"activation": "linear"} if layer.name == "classes" else {})
+            ),
+        )
+        body.set_weights(trained.get_weights())
+        crowded = keras.layers.Rescaling(1 / 1000, offset=10)(body.outputs[0])
+        model = keras.Model(body.inputs, keras.layers.Activation("softmax", dtype="float32")(crowded))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    card = json.loads((project / "models" / VARIANT / "card.json").read_text())
+    write_variant(project, "mixed", model, card)
+    lines = []
+
+    figures = export_variant("mixed", {**SETTINGS, "formats": ["tflite", "onnx"]}, project, report=lines.append)
+
+    as_trained, reference = figures["keras"]["test_accuracy"], figures["keras_float32"]["test_accuracy"]
+    assert abs(as_trained - reference) > 0.05  # bfloat16 ties the crowded logits
+    images, labels, _ = load_test_split(project)
+    float32_accuracy = np.mean(trained.predict_on_batch(images.astype(np.float32)).argmax(axis=1) == labels)
+    assert reference == pytest.approx(float32_accuracy)
+    for name in ("tflite", "onnx"):
+        assert abs(figures[name]["test_accuracy"] - reference) <= 0.001
+    assert (
+        figures["keras"]["dtype_policy"] == "mixed_bfloat16" and figures["keras_float32"]["dtype_policy"] == "float32"
+    )
+    assert not any(line.startswith("warning") for line in lines)
+    assert f"mixed: Keras in float32, which the files are exported from: test accuracy {reference:.2%}" in lines
+    row = {"variant": "mixed", "test_accuracy": as_trained, **export_facts(project, "mixed", figures["dataset"])}
+    (cells,), notes = export_cells([row])
+    assert cells[1] == f"{as_trained:.2%}" and cells[5] == f"{figures['tflite']['test_accuracy']:.2%} (+0.00 pt)"
+    assert notes == [
+        "mixed: trained in mixed_bfloat16; in float32, which the files are exported from and their differences "
+        f"are against, the Keras model scores {reference:.2%}"
+    ]
+
+
+@keras.saving.register_keras_serializable(package="test_export")
+class Erf(keras.layers.Layer):
+    """keras.ops.erf: the LiteRT converter keeps it as the TensorFlow op (Flex), ONNX has it."""
+
+    def call(self, inputs):
+        return keras.ops.erf(inputs)
+
+
+def test_a_litert_file_that_ai_edge_litert_cannot_run_is_skipped_and_the_rest_still_runs(project):
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = Erf()(keras.layers.Conv2D(4, 3)(x))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(6, activation="softmax")(x))
+    write_variant(project, "flex", model, json.loads((project / "models" / VARIANT / "card.json").read_text()))
+    lines = []
+
+    figures = export_variant("flex", SETTINGS, project, report=lines.append)
+
+    why = (
+        "exported, but ai-edge-litert cannot run it: it needs the TensorFlow op Erf (Select TF ops), "
+        "and ai-edge-litert has no Flex delegate"
+    )
+    assert figures["tflite"] == figures["tflite_dynamic"] == {"skipped": why}
+    assert f"flex: LiteRT float {why}" in lines
+    assert abs(figures["onnx"]["test_accuracy"] - figures["keras_float32"]["test_accuracy"]) <= 0.001
+    assert sorted(p.name for p in (project / "exports" / "flex").iterdir()) == ["card.json", "model.onnx"]
+
+
+def test_onnx_ops_are_looked_up_in_their_own_domain(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    def write(node):
+        value = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1]) for name in ("x", "y")]
+        graph = helper.make_graph([node], "g", value[:1], value[1:])
+        onnx.save(helper.make_model(graph), tmp_path / "model.onnx")
+        return tmp_path / "model.onnx"
+
+    check_onnx_ops(write(helper.make_node("Binarizer", ["x"], ["y"], domain="ai.onnx.ml")), [])  # ONNX-ML has it
+    with pytest.raises(ExportFailed, match=r"cannot convert the TensorFlow op org\.example:Relu$"):
+        check_onnx_ops(write(helper.make_node("Relu", ["x"], ["y"], domain="org.example")), [])
+
+
+def test_export_figures_of_other_data_are_left_out_of_the_comparison_with_one_line(project, exported, tmp_path, capsys):
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy)
+    path = copy / "metrics" / "export" / f"{VARIANT}.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "dataset": "cifar10:0123456789ab"}))
+    layers = {"layers": [{"type": "flatten"}, {"type": "dense", "units": "classes", "activation": "softmax"}]}
+
+    (row,) = variant_rows({VARIANT: validate_variant(layers, "variants.v")}, copy)
+
+    assert "keras_latency_ms" not in row and "tflite_test_accuracy" not in row and row["evaluated"]
+    dataset = json.loads((copy / "metrics" / f"{VARIANT}.json").read_text())["dataset"]
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: {path}: made on cifar10:0123456789ab, but metrics/{VARIANT}.json on {dataset}; "
+        f"its figures are left out: run `dvc repro export@{VARIANT}`"
+    ]
+    assert export_cells([row]) == ([], [])
+
+
+def test_the_stage_gives_tensorflow_as_many_threads_as_the_runtimes(project, tmp_path):
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("exports", "export"))
+    settings = {"formats": ["tflite"], "latency_calls": 50, "warmup_calls": 1, "threads": 2}
+    params = {"data": {"dataset": "digits"}, "variants": {VARIANT: small_variant()}, "export": settings}
+    (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    run_stage(copy, "stages.export", VARIANT, timeout=600)
+
+    figures = json.loads((copy / "metrics" / "export" / f"{VARIANT}.json").read_text())
+    assert figures["threads"] == 2 and figures["tensorflow_threads"] == {"intra_op": 2, "inter_op": 2}
+    assert "test_accuracy" in figures["tflite"]

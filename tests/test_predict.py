@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 import cnnlab.predict
+from cnnlab import gradcam
 from cnnlab.data.images import image_to_array
 from cnnlab.evaluation import load_model, predict_probabilities
 from cnnlab.predict import main
@@ -184,9 +185,102 @@ def test_explain_writes_one_grad_cam_overlay_per_image(in_project, tmp_path, cap
     )
 
     assert code == 0 and "cat" in out
-    assert sorted(p.name for p in explained.iterdir()) == ["cat-2.png", "cat.png", "dog.png"]
-    with Image.open(explained / "dog.png") as overlay:
+    assert sorted(p.name for p in explained.iterdir()) == [
+        "cat-2.png.gradcam.png",
+        "cat.png.gradcam.png",
+        "dog.gradcam.png",
+    ]
+    with Image.open(explained / "dog.gradcam.png") as overlay:
         assert overlay.width >= 300
+
+
+def test_explanation_names_keep_apart_images_that_share_a_stem_or_a_name():
+    names = cnnlab.predict.explanation_names(["x/cat.jpg", "x/cat.png", "y/cat.png", "dog.png", "dog.gradcam.png"])
+
+    assert names == [
+        "cat.jpg.gradcam.png",
+        "cat.png.gradcam.png",
+        "cat-2.png.gradcam.png",
+        "dog.gradcam.png",
+        "dog.gradcam.gradcam.png",
+    ]
+
+
+def test_explain_draws_the_heatmap_of_each_images_top_class(in_project, tmp_path, capsys, monkeypatch):
+    images, _ = prepared_test_split(in_project)
+    for index in (1, 4, 8):
+        Image.fromarray(images[index]).save(tmp_path / f"test_{index}.png")
+    drawn = {}
+    save_figures = cnnlab.predict.save_figures
+    monkeypatch.setattr(
+        cnnlab.predict,
+        "save_figures",
+        lambda figures, directory: drawn.update(figures) or save_figures(figures, directory),
+    )
+    model = load_model(in_project / "models" / VARIANT / "model.keras", "train")
+
+    code, out, _ = run(["--variant", VARIANT, "--json", "--explain", str(tmp_path / "why"), str(tmp_path)], capsys)
+
+    assert code == 0 and sorted(drawn) == ["test_1.gradcam.png", "test_4.gradcam.png", "test_8.gradcam.png"]
+    for result, index in zip(json.loads(out), (1, 4, 8)):
+        top = result["predictions"][0]
+        plain, explained = drawn[f"test_{index}.gradcam.png"].axes
+        assert plain.get_title() == f"test_{index}.png"
+        assert explained.get_title() == f"Grad-CAM of {top['class']} ({top['probability']:.2f})"
+        heatmap = explained.images[-1].get_array()
+        assert heatmap.shape == (16, 16)
+        expected = gradcam.heatmaps(model, images[index : index + 1], [CLASSES.index(top["class"])])[0]
+        np.testing.assert_allclose(heatmap, expected, atol=1e-6)
+
+
+def test_explain_into_the_images_own_folder_never_replaces_a_file(in_project, tmp_path, capsys):
+    images, _ = prepared_test_split(in_project)
+    Image.fromarray(images[0]).save(tmp_path / "cat.png")
+    Image.fromarray(images[1]).save(tmp_path / "cat.jpg")
+    originals = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+
+    code, _, _ = run(["--variant", VARIANT, "--explain", str(tmp_path), str(tmp_path / "cat.png")], capsys)
+
+    assert code == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cat.gradcam.png", "cat.jpg", "cat.png"]
+    assert {name: (tmp_path / name).read_bytes() for name in originals} == originals
+    overlay = (tmp_path / "cat.gradcam.png").read_bytes()
+
+    with pytest.raises(SystemExit) as stop:  # again: the overlay is there, so nothing is touched
+        main(["--variant", VARIANT, "--explain", str(tmp_path), str(tmp_path / "cat.png")])
+
+    assert stop.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.strip().splitlines() == [
+        f"error: {tmp_path / 'cat.gradcam.png'}: exists already, and --explain never replaces a file; "
+        "move it away or give --explain another folder"
+    ]
+    assert (tmp_path / "cat.gradcam.png").read_bytes() == overlay
+
+    code, _, _ = run(
+        ["--variant", VARIANT, "--explain", str(tmp_path), str(tmp_path / "cat.png"), str(tmp_path / "cat.jpg")], capsys
+    )
+
+    assert code == 0  # the two cats now keep their suffixes apart
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "cat.gradcam.png",
+        "cat.jpg",
+        "cat.jpg.gradcam.png",
+        "cat.png",
+        "cat.png.gradcam.png",
+    ]
+    assert (tmp_path / "cat.gradcam.png").read_bytes() == overlay
+
+
+def test_an_unknown_explain_layer_names_the_option_and_the_layers_to_choose_from(in_project, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--variant", VARIANT, "--explain", str(tmp_path / "why"), "--explain-layer", "conv9", str(tmp_path)])
+
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: --explain-layer: {VARIANT}: no layer named 'conv9' on the way to its output; "
+        "layers with a spatial feature map: scale, conv1, pool1, conv2"
+    )
 
 
 def test_explain_refuses_a_model_without_convolution_in_one_line(tmp_path, capsys):

@@ -63,10 +63,10 @@ def _legacy_path(url, download_dir):
 
 def is_cached(url, download_dir, expected=None):
     """Whether a download of `url` is already complete in `download_dir` (or, with a checksum to
-    check it by, left there by an older version of cnnlab under its file name alone)."""
-    if cached_path(url, download_dir).is_file():
-        return True
-    return expected is not None and _legacy_path(url, download_dir).is_file()
+    check it by, left there by an older version of cnnlab under its file name alone); with a
+    checksum, only a copy that matches it counts (`download` would fetch the file again)."""
+    copies = [cached_path(url, download_dir)] + ([_legacy_path(url, download_dir)] if expected is not None else [])
+    return any(path.is_file() and (expected is None or expected.of_file(path) == expected) for path in copies)
 
 
 def file_name(url):
@@ -80,8 +80,10 @@ def download(url, download_dir, expected=None):
     """Return the local copy of `url` in `download_dir` (cached_path), fetching it only when
     missing or stale.
 
-    The file grows as `<name>.part` (resumed with an HTTP Range request when it exists) and gets
-    its real name only once `expected` (a Checksum, or None) matches.
+    The file grows as `<name>.part` (resumed with an HTTP Range request when it exists, sent
+    with If-Range and the ETag or Last-Modified the server gave for it, kept in
+    `<name>.part.validator`, so that a file changed on the server since is fetched whole) and
+    gets its real name only once `expected` (a Checksum, or None) matches.
     """
     target = cached_path(url, download_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -92,6 +94,7 @@ def download(url, download_dir, expected=None):
         target.unlink()
     part = target.with_name(target.name + ".part")
     _fetch_with_retries(url, part)
+    _validator_path(part).unlink(missing_ok=True)
     if expected is not None:
         actual = expected.of_file(part)
         if actual != expected:
@@ -126,14 +129,17 @@ def _fetch_with_retries(url, part):
 def _fetch(url, part):
     offset = part.stat().st_size if part.exists() else 0
     # identity: the bytes on disk must be the file's own, for the checksum and for resuming
-    headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={offset}-"} if offset else {})}
+    headers = {"Accept-Encoding": "identity", **(_resume_headers(part, offset) if offset else {})}
     print(f"downloading {url}" + (f" (resuming at {offset:,} bytes)" if offset else ""), file=sys.stderr)
     with requests.get(url, headers=headers, stream=True, timeout=TIMEOUT_SECONDS) as response:
+        if response.status_code == 416 and _complete_length(response) == offset:
+            return  # the .part holds the whole file already (cut off before it was renamed)
         _check_status(url, response, part)
         if response.status_code != 206:
-            offset = 0  # the server sent the whole file: start over
+            offset = 0  # the server sent the whole file (changed since, or no ranges): start over
+            _keep_validator(part, response)
         elif not response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
-            part.unlink()
+            _discard(part)
             raise _Interrupted("the server resumed at another offset")
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length and length.isdigit() else None
@@ -146,9 +152,42 @@ def _fetch(url, part):
         raise _Interrupted(f"connection closed after {size:,} of {total:,} bytes")
 
 
+def _resume_headers(part, offset):
+    """Range from `offset`, and If-Range with the validator the server gave for the .part: the
+    server sends the rest only if its file is still that one, else the whole file."""
+    validator = _validator_path(part)
+    return {"Range": f"bytes={offset}-", **({"If-Range": validator.read_text()} if validator.is_file() else {})}
+
+
+def _validator_path(part):
+    return part.with_name(part.name + ".validator")
+
+
+def _keep_validator(part, response):
+    """Keep the response's strong ETag, or else its Last-Modified, for the If-Range of a resume."""
+    etag = response.headers.get("ETag", "")
+    validator = etag if etag and not etag.startswith("W/") else response.headers.get("Last-Modified")
+    path = _validator_path(part)
+    if validator:
+        path.write_text(validator)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _discard(part):
+    part.unlink()
+    _validator_path(part).unlink(missing_ok=True)
+
+
+def _complete_length(response):
+    """N of a 416 answer's `Content-Range: bytes */N` (the file's length), else None."""
+    match = re.fullmatch(r"bytes \*/(\d+)", response.headers.get("Content-Range", "").strip())
+    return int(match[1]) if match else None
+
+
 def _check_status(url, response, part):
     if response.status_code == 416:  # the .part is no prefix of the file: start over
-        part.unlink()
+        _discard(part)
         raise _Interrupted("HTTP 416 Range Not Satisfiable")
     if response.status_code >= 500:
         raise _Interrupted(f"HTTP {response.status_code} {response.reason}")

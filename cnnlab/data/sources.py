@@ -61,8 +61,8 @@ def expected_checksum(data_params):
 class Fetcher:
     """Brings sources here: downloads URLs into `download_dir` and checks files against checksums.
 
-    With `dry_run` nothing is downloaded or hashed; `pending` collects the URLs a real run would
-    download."""
+    With `dry_run` nothing is downloaded, and only a download already here is hashed (against
+    its checksum, when there is one); `pending` collects the URLs a real run would download."""
 
     def __init__(self, download_dir, dry_run=False):
         self.download_dir, self.dry_run, self.pending = Path(download_dir), dry_run, []

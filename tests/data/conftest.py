@@ -1,6 +1,8 @@
 """Fixtures for the prepare-stage tests: the real shared datasets and a local HTTP server."""
 
+import email.utils
 import functools
+import hashlib
 import http.server
 import threading
 from pathlib import Path
@@ -20,27 +22,42 @@ def fashion_folder(shared_datasets):
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    """Serves `directory`; the server's `behaviour` can cut a transfer half-way or ignore Range."""
+    """Serves `directory`; the server's `behaviour` can cut a transfer half-way or ignore Range.
+    It names each file's version by `server.validator`: "ETag" (its content's md5) or
+    "Last-Modified" (its mtime), and honours If-Range with it."""
 
     def log_message(self, *args):
         pass
 
     def do_GET(self):
         server = self.server
-        server.requests.append({"path": self.path, "range": self.headers.get("Range")})
+        server.requests.append(
+            {"path": self.path, "range": self.headers.get("Range"), "if_range": self.headers.get("If-Range")}
+        )
         path = Path(self.directory) / self.path.lstrip("/")
         if not path.is_file():
             self.send_error(404)
             return
         data = path.read_bytes()
+        version = {
+            "ETag": f'"{hashlib.md5(data).hexdigest()}"',
+            "Last-Modified": email.utils.formatdate(path.stat().st_mtime, usegmt=True),
+        }.get(server.validator)
         start = _range_start(self.headers.get("Range")) if server.honour_range else None
+        if self.headers.get("If-Range") not in (None, version):
+            start = None  # the file changed since: the whole of it
         if start is not None and start >= len(data):
-            self.send_error(416)
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(data)}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         body = data[start:] if start is not None else data
         self.send_response(206 if start is not None else 200)
         if start is not None:
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        if version:
+            self.send_header(server.validator, version)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if server.cuts_left > 0:
@@ -60,11 +77,12 @@ def _range_start(header):
 
 @pytest.fixture
 def http_server(tmp_path):
-    """(base URL, served folder, server); server.cuts_left, .honour_range, .requests steer and record it."""
+    """(base URL, served folder, server); server.cuts_left, .honour_range, .validator, .requests
+    steer and record it."""
     served = tmp_path / "served"
     served.mkdir()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(served)))
-    server.requests, server.cuts_left, server.honour_range = [], 0, True
+    server.requests, server.cuts_left, server.honour_range, server.validator = [], 0, True, "ETag"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", served, server

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from cnnlab.data.checksums import Checksum
-from cnnlab.data.download import cached_path, download
+from cnnlab.data.download import cached_path, download, is_cached
 from cnnlab.data.preparation import prepare
 from cnnlab.errors import DataError
 from data_helpers import assert_nothing_written, data_params, make_tar, write_class_folders
@@ -79,6 +79,66 @@ def test_a_part_file_longer_than_the_file_starts_over(tmp_path, served_file, fas
     part.parent.mkdir(parents=True)
     part.write_bytes(b"x" * (len(PAYLOAD) + 10))
     assert download(url, tmp_path / "dl", GOOD).read_bytes() == PAYLOAD
+
+
+@pytest.mark.parametrize("validator", ["ETag", "Last-Modified"])
+def test_a_part_file_of_a_file_changed_on_the_server_since_is_fetched_whole(
+    tmp_path, served_file, single_attempt, validator
+):
+    url, server = served_file
+    server.validator, server.cuts_left = validator, 1
+    with pytest.raises(DataError):
+        download(url, tmp_path / "dl", GOOD)
+    sent = {"ETag": f'"{hashlib.md5(PAYLOAD).hexdigest()}"'}.get(validator)
+    changed = os.urandom(len(PAYLOAD))  # the server's file is replaced before the next run
+    served = tmp_path / "served" / "data.bin"
+    served.write_bytes(changed)
+    os.utime(served, (served.stat().st_mtime + 60,) * 2)
+
+    path = download(url, tmp_path / "dl", Checksum("sha256", hashlib.sha256(changed).hexdigest()))
+
+    assert server.requests[-1]["range"] is not None and server.requests[-1]["if_range"] is not None
+    assert sent is None or server.requests[-1]["if_range"] == sent
+    assert path.read_bytes() == changed and list(path.parent.iterdir()) == [path]
+
+
+def test_an_unchanged_file_is_resumed_with_if_range(tmp_path, served_file, single_attempt):
+    url, server = served_file
+    server.cuts_left = 1
+    with pytest.raises(DataError):
+        download(url, tmp_path / "dl", GOOD)
+
+    path = download(url, tmp_path / "dl", GOOD)
+
+    assert server.requests[-1]["if_range"] == f'"{hashlib.md5(PAYLOAD).hexdigest()}"'
+    assert server.requests[-1]["range"] is not None and path.read_bytes() == PAYLOAD
+
+
+def test_a_complete_part_file_answered_416_is_kept_not_fetched_again(tmp_path, served_file, fast_retries):
+    url, server = served_file
+    part = cached_path(url, tmp_path / "dl").with_name("data.bin.part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(PAYLOAD)  # whole, but cut off before its rename
+
+    path = download(url, tmp_path / "dl", GOOD)
+
+    assert path.read_bytes() == PAYLOAD and not part.exists()
+    assert [request["range"] for request in server.requests] == [f"bytes={len(PAYLOAD)}-"]
+
+
+def test_a_cached_copy_that_fails_its_checksum_is_not_cached(tmp_path, served_file):
+    url, _ = served_file
+    copy = cached_path(url, tmp_path / "dl")
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(PAYLOAD[:-1] + b"x")
+    legacy = tmp_path / "dl" / "data.bin"
+    legacy.write_bytes(b"from another URL")
+
+    assert not is_cached(url, tmp_path / "dl", GOOD)
+    assert is_cached(url, tmp_path / "dl")  # without a checksum, any copy is the download
+
+    copy.write_bytes(PAYLOAD)
+    assert is_cached(url, tmp_path / "dl", GOOD)
 
 
 def test_wrong_checksum_deletes_the_download(tmp_path, served_file):
