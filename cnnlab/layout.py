@@ -109,7 +109,8 @@ def comparison_dir(root="."):
 
 
 def checkpoint_dir(root, variant, settings, card_path):
-    """Resume state of one training run, keyed by everything that shapes it (`settings` and the
-    dataset card), so a changed variant never resumes from a stale checkpoint."""
+    """Resume state of one training run, keyed by everything that shapes it (`settings`: the
+    variant's and train's, and cnnlab.code_fingerprint.training_code_fingerprint(); and the
+    dataset card), so a changed variant or code never resumes from a stale checkpoint."""
     fingerprint = json.dumps(settings, sort_keys=True).encode() + Path(card_path).read_bytes()
     return Path(root) / CHECKPOINTS_DIR / variant / hashlib.sha256(fingerprint).hexdigest()[:16]

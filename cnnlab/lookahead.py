@@ -8,7 +8,8 @@ class Lookahead(keras.callbacks.Callback):
     """From epoch `start_epoch` on, every `every` steps: average <- average + (1 - rho) *
     (weights - average), then weights <- average, with rho = decay**every * (step / total)**power,
     so the average follows the weights closely early on and smooths them ever more as the
-    learning rate falls; at each epoch end the weights are set to the average once more.
+    learning rate falls; after each epoch's last step the weights are set to the average once
+    more (before Keras validates the epoch).
 
     So the weights a checkpoint saves, validation sees and `evaluate` scores are the averaged
     ones, and at every epoch boundary the average equals the weights: a run resumed from an
@@ -36,10 +37,12 @@ class Lookahead(keras.callbacks.Callback):
         if step % self.every == 0:
             rho = self.decay**self.every * (step / self.total_steps) ** self.decay_power
             self._pull(1.0 - rho)
+        if batch + 1 == self.params.get("steps"):
+            self._pull(0.0)  # here, not at on_epoch_end: Keras validates before it calls that
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.average is not None:
-            self._pull(0.0)
+        if self.average is not None and not self.params.get("steps"):
+            self._pull(0.0)  # an epoch of unknown length: its end is the first place to know it
 
     def _pull(self, rate):
         """Move the average `rate` of the way to the weights, and the weights onto it."""

@@ -6,9 +6,10 @@ The seeds are train.seed (the main run, read back from its metrics rather than t
 train.seed + 1, ... Each extra run is training.train_variant with only the seed changed, so it
 resumes from its epoch checkpoint after a kill like any training. A finished run's per-image
 correctness is kept in data/checkpoints/<variant>/repeats/, named by the fingerprint of
-everything that shaped it (as its checkpoint is): a killed stage goes on with the next seed, and
-asking for more runs later trains only the new seeds. TensorFlow is imported only when a seed is trained, so a stage
-capped to the main run alone (`repeats.max_runs: 1`, the quick look) takes about a second.
+everything that shaped it, the training code included (as its checkpoint is): a killed stage
+goes on with the next seed, and asking for more runs later trains only the new seeds.
+TensorFlow is imported only when a seed is trained, so a stage capped to the main run alone
+(`repeats.max_runs: 1`, the quick look) takes about a second.
 """
 
 import tempfile
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.code_fingerprint import training_code_fingerprint
 from cnnlab.data.prepared import read_split
 from cnnlab.errors import ConfigError, DataError
 from cnnlab.fileio import load_json, read_json, write_json
@@ -95,7 +97,9 @@ def results_dir(root, name):
 
 def seed_run(root, name, variant, train, images, labels):
     """One extra seed: trained (or its kept result read back), then scored on the test split."""
-    backup_dir = checkpoint_dir(root, name, [variant, train], prepared_dir(root) / "card.json")
+    backup_dir = checkpoint_dir(
+        root, name, [variant, train, training_code_fingerprint()], prepared_dir(root) / "card.json"
+    )
     result = results_dir(root, name) / f"{backup_dir.name}.json"
     if result.exists():
         print(f"{name}: seed {train['seed']}: done before this run was interrupted, read back", flush=True)

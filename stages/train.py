@@ -1,5 +1,6 @@
 """DVC stage train@<variant>: train one experiment variant -> models/<variant>/ and dvclive/<variant>/."""
 
+from cnnlab.code_fingerprint import training_code_fingerprint
 from cnnlab.config import train_settings
 from cnnlab.errors import exit_on_user_error
 from cnnlab.fileio import require
@@ -24,7 +25,7 @@ def main(argv=None):
         data_dir=prepared_dir(),
         out_dir=model_dir(".", name),
         live_dir=live_dir(".", name),
-        backup_dir=checkpoint_dir(".", name, [variant, train], card),
+        backup_dir=checkpoint_dir(".", name, [variant, train, training_code_fingerprint()], card),
     )
 
 

@@ -176,6 +176,35 @@ def test_lookahead_leaves_the_moving_average_in_the_weights():
     assert not np.allclose(recorder.steps[-1][1][0], model.get_weights()[0])  # the average, not the last step
 
 
+def test_validation_scores_the_averaged_weights_the_checkpoint_keeps():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(80, 4)).astype("float32"), rng.normal(size=(80, 1)).astype("float32")
+    x_val, y_val = rng.normal(size=(32, 4)).astype("float32"), rng.normal(size=(32, 1)).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.2), loss="mse")
+    # 5 steps per epoch, a pull every 2: the last step of epochs 1-3 is between pulls
+    lookahead = Lookahead(total_steps=20, start_epoch=1, every=2, decay=0.5, decay_power=1.0)
+    kept = []
+    at_epoch_end = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: kept.append(model.get_weights()))
+    history = model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=4,
+        validation_data=(x_val, y_val),
+        shuffle=False,
+        verbose=0,
+        callbacks=[lookahead, at_epoch_end],
+    )
+
+    for epoch, weights in enumerate(kept):
+        scorer = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        scorer.compile(loss="mse")
+        scorer.set_weights(weights)
+        val_loss = scorer.evaluate(x_val, y_val, verbose=0)
+        assert history.history["val_loss"][epoch] == pytest.approx(val_loss, rel=1e-5), f"epoch {epoch + 1}"
+
+
 def test_alternating_flip_mirrors_each_image_in_every_other_epoch():
     images = np.zeros((40, 8, 8, 3), dtype=np.uint8)
     images[..., 0] = np.arange(8, dtype=np.uint8)[None, None, :]  # columns 0..7: a mirror starts with 7

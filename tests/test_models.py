@@ -119,3 +119,18 @@ def test_flops_of_a_known_layer_stack():
     conv = 2 * 8 * 8 * 4 * 3 * 3 * 1
     dense = 2 * (8 * 8 * 4) * 10
     assert models.count_flops(model) == conv + dense
+
+
+def test_each_augmentation_draws_its_own_random_numbers():
+    """Layers sharing one seed draw the same numbers: every +15 degree rotation came with the
+    largest zoom. Each now has a seed of its own, so their draws are unrelated."""
+    augmentation = {"crop_padding": 0, "crop_fill": "constant", "horizontal_flip": False, "rotation": 15}
+    augmentation |= {"width_shift": 0.1, "height_shift": 0.1, "zoom": 0.1}
+    layers = {layer.name: layer for layer in models.augmentation_layers(augmentation, (32, 32), seed=42)}
+    images = np.zeros((256, 32, 32, 3), dtype="float32")
+
+    angles = np.asarray(layers["random_rotation"].get_random_transformation(images, training=True)["angle"])
+    zooms = np.asarray(layers["random_zoom"].get_random_transformation(images, training=True)["height_zoom"])
+
+    assert abs(np.corrcoef(angles, zooms.ravel())[0, 1]) < 0.2
+    assert len({layer.seed for layer in layers.values()}) == len(layers)

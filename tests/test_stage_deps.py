@@ -1,7 +1,6 @@
 """dvc.yaml's `deps:` are exactly the project files each stage imports, so DVC's cache can be trusted:
 an edit to a file a stage runs reruns it, and an edit to any other file does not."""
 
-import ast
 import re
 import subprocess
 import sys
@@ -9,49 +8,14 @@ import sys
 import pytest
 import yaml
 
+from cnnlab import code_fingerprint
 from tests.helpers import REPO
 
-PACKAGES = ("cnnlab", "stages")
 KERAS_FREE_STAGES = ("prepare", "compare", "report")
 
 
-def module_file(module):
-    """The project file of a dotted module name (a package's __init__.py), or None."""
-    path = REPO.joinpath(*module.split("."))
-    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def imported_modules(path):
-    """Every project module `path` imports (at the top or inside a function), with the packages above it."""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)  # `from pkg import module`
-    modules = set()
-    for name in names:
-        if name.split(".")[0] in PACKAGES:
-            parts = name.split(".")
-            modules.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
-    return {module for module in modules if module_file(module)}
-
-
 def import_closure(module):
-    """Project files run by `python -m module`: the module, its packages and all they import."""
-    parts = module.split(".")
-    todo = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
-    seen = set()
-    while todo:
-        current = todo.pop()
-        if current not in seen:
-            seen.add(current)
-            todo.extend(imported_modules(module_file(current)))
-    return {module_file(name).relative_to(REPO).as_posix() for name in seen}
+    return set(code_fingerprint.import_closure(module, REPO))
 
 
 def listed_source_files(deps):
@@ -59,7 +23,7 @@ def listed_source_files(deps):
     files = set()
     for dep in deps:
         path = REPO / dep
-        if dep.split("/")[0] not in PACKAGES:
+        if dep.split("/")[0] not in code_fingerprint.PACKAGES:
             continue
         found = sorted(path.rglob("*.py")) if path.is_dir() else [path]
         files.update(p.relative_to(REPO).as_posix() for p in found)

@@ -20,6 +20,17 @@ def normalization_layer(card, dtype=None):
     return keras.layers.Rescaling(1.0 / 255, dtype=dtype, name="scale")
 
 
+# Each random layer draws from its own seed: layers given one seed draw the same numbers, so a
+# +15 degree rotation would always come with the largest zoom and shift.
+AUGMENTATION_SEED_OFFSETS = {
+    "random_crop": 0,
+    "random_flip": 1,
+    "random_rotation": 2,
+    "random_shift": 3,
+    "random_zoom": 4,
+}
+
+
 def augmentation_layers(augmentation, image_size, seed, crop_flip_in_pipeline=False):
     """Keras preprocessing layers: active in training only, identity at inference.
 
@@ -39,16 +50,23 @@ def augmentation_layers(augmentation, image_size, seed, crop_flip_in_pipeline=Fa
                 pad / width,
                 fill_mode=augmentation["crop_fill"],
                 interpolation="nearest",
-                seed=seed,
+                seed=seed + AUGMENTATION_SEED_OFFSETS["random_crop"],
                 name="random_crop",
             )
         )
     if augmentation["horizontal_flip"] and not crop_flip_in_pipeline:
-        steps.append(keras.layers.RandomFlip("horizontal", seed=seed, name="random_flip"))
+        steps.append(
+            keras.layers.RandomFlip(
+                "horizontal", seed=seed + AUGMENTATION_SEED_OFFSETS["random_flip"], name="random_flip"
+            )
+        )
     if augmentation["rotation"]:
         steps.append(
             keras.layers.RandomRotation(
-                augmentation["rotation"] / 360, fill_mode="nearest", seed=seed, name="random_rotation"
+                augmentation["rotation"] / 360,
+                fill_mode="nearest",
+                seed=seed + AUGMENTATION_SEED_OFFSETS["random_rotation"],
+                name="random_rotation",
             )
         )
     if augmentation["width_shift"] or augmentation["height_shift"]:
@@ -57,12 +75,19 @@ def augmentation_layers(augmentation, image_size, seed, crop_flip_in_pipeline=Fa
                 augmentation["height_shift"],
                 augmentation["width_shift"],
                 fill_mode="nearest",
-                seed=seed,
+                seed=seed + AUGMENTATION_SEED_OFFSETS["random_shift"],
                 name="random_shift",
             )
         )
     if augmentation["zoom"]:
-        steps.append(keras.layers.RandomZoom(augmentation["zoom"], fill_mode="nearest", seed=seed, name="random_zoom"))
+        steps.append(
+            keras.layers.RandomZoom(
+                augmentation["zoom"],
+                fill_mode="nearest",
+                seed=seed + AUGMENTATION_SEED_OFFSETS["random_zoom"],
+                name="random_zoom",
+            )
+        )
     return steps
 
 
