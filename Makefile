@@ -8,7 +8,7 @@ SLOW_TESTS ?= tests/test_family_training.py tests/test_pipeline.py tests/test_tr
 
 # The offline quick look (README "The first look, offline"): every stage of every variant on
 # scikit-learn's bundled digits, at most 4 epochs each (enough for every variant to learn), as an
-# experiment of its own; about 6 minutes on 2 cores. Seed repeats are capped at the main run
+# experiment of its own (README: its time, measured). Seed repeats are capped at the main run
 # (repeats.max_runs=1): their stages run, in about a second each, and train nothing more.
 # Batches are capped at 64 (learning rate scaled alike), so that every variant gets at least
 # 20 steps per digits epoch (the airbench presets' 512 gave 2); `++` adds the key, which
