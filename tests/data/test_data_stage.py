@@ -1,5 +1,6 @@
 """The prepare stage as DVC runs it: from a project folder holding params.yaml."""
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -94,5 +95,9 @@ def test_check_passes_offline_for_bundled_and_local_data(tmp_path, monkeypatch, 
     for name in FILES:
         cached = cached_path(f"{MNIST.base_url}{name}.gz", tmp_path / DOWNLOAD_DIR)
         cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_bytes(b"")
+        cached.write_bytes(name.encode())
+    code, out = check(tmp_path, monkeypatch, capsys, {"dataset": "mnist"})
+    assert code == 3 and "no local copy" in out, "copies that do not match their published md5 do not count"
+    for name in FILES:  # now they are the files the md5s describe
+        monkeypatch.setitem(MNIST.gz_md5, name, hashlib.md5(name.encode()).hexdigest())
     assert check(tmp_path, monkeypatch, capsys, {"dataset": "mnist"}) == (0, "")
