@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cnnlab.errors import UserError  # noqa: E402
+from cnnlab.errors import UserError, exit_on_user_error  # noqa: E402
 from cnnlab.experiments import experiments, newest_per_cell, read_exp_show  # noqa: E402
 from cnnlab.layout import metrics_path  # noqa: E402
 from cnnlab.reported import GRID_BATCHES_EPOCHS, GRID_LEARNING_RATES, SEED001_GRID  # noqa: E402
@@ -59,7 +59,7 @@ def noise_floor(record, source):
     runs of the same settings land, against which the grid's differences are to be read."""
     accuracies = [100 * accuracy for accuracy in record.get("test_accuracies", [])]
     if len(accuracies) < 2:
-        raise SystemExit(f"error: {source}: needs at least 2 runs (repeats.runs.{VARIANT} in params.yaml)")
+        raise UserError(f"{source}: needs at least 2 runs (repeats.runs.{VARIANT} in params.yaml)")
     mean, std = statistics.mean(accuracies), statistics.stdev(accuracies)
     return (
         f"Noise floor: {VARIANT} at its params.yaml settings, {len(accuracies)} seeds: {mean:.2f} ± {std:.2f} % "
@@ -67,6 +67,7 @@ def noise_floor(record, source):
     )
 
 
+@exit_on_user_error
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("json", nargs="?", help="the output of `dvc exp show --json` ('-' for standard input)")
@@ -78,17 +79,14 @@ def main(argv=None):
         try:
             record = json.loads(Path(args.spread).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as error:
-            raise SystemExit(f"error: {args.spread}: not a repeats record ({error})") from None
+            raise UserError(f"{args.spread}: not a repeats record ({error})") from None
         print(noise_floor(record, args.spread))
     if args.json is None:
         return
-    try:
-        shown = read_exp_show(args.json)
-    except UserError as error:
-        raise SystemExit(f"error: {error}") from None
+    shown = read_exp_show(args.json)
     results = grid_results(experiments(shown))
     if not results:
-        raise SystemExit(f"error: no run of {VARIANT} with test metrics; run the grid first (README, Studies)")
+        raise UserError(f"no run of {VARIANT} with test metrics; run the grid first (README, Studies)")
     print(
         f"Ours in bold (test split, never used for selection), the original's in brackets; {len(results)} of 27 run.\n"
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cnnlab.errors import UserError  # noqa: E402
+from cnnlab.errors import UserError, exit_on_user_error  # noqa: E402
 from cnnlab.experiments import experiments, newest_per_cell, read_exp_show, variant_metrics  # noqa: E402
 from cnnlab.reported import SEED004_BEST, SEED004_FAMILIES, SEED004_OPTIMIZERS, SEED004_STUDY  # noqa: E402
 
@@ -102,17 +102,15 @@ def markdown(results):
     return "\n".join(lines)
 
 
+@exit_on_user_error
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("json", help="the output of `dvc exp show --json` ('-' for standard input)")
     args = parser.parse_args(argv)
-    try:
-        shown = read_exp_show(args.json)
-    except UserError as error:
-        raise SystemExit(f"error: {error}") from None
+    shown = read_exp_show(args.json)
     results = study_results(experiments(shown))
     if not results:
-        raise SystemExit("error: no run of alexnet, vgg16, googlenet or resnet with test metrics; run the study first")
+        raise UserError("no run of alexnet, vgg16, googlenet or resnet with test metrics; run the study first")
     total = len(SEED004_FAMILIES) * len(SEED004_OPTIMIZERS)
     print(
         "Ours in bold: best validation accuracy (what seed 004 compared), then test accuracy in brackets, "

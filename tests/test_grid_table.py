@@ -57,12 +57,12 @@ def test_each_cell_shows_our_newest_run_beside_the_original():
 
 def test_input_without_the_grid_is_a_one_line_error():
     result = table(json.dumps([exp_show_row("workspace")]))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert (
         result.stderr.strip() == "error: no run of seed001_exp1 with test metrics; run the grid first (README, Studies)"
     )
     result = table("Experiment,rev\n,workspace\n")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.startswith("error: -: not the output of `dvc exp show --json`")
 
 

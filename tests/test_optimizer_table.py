@@ -66,7 +66,7 @@ def test_each_cell_shows_our_newest_run_beside_theirs_and_the_winners():
 
 def test_input_without_the_study_is_a_one_line_error():
     result = table(json.dumps([exp_show_row("workspace")]))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip() == (
         "error: no run of alexnet, vgg16, googlenet or resnet with test metrics; run the study first"
     )
