@@ -43,9 +43,16 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH), str(BENCH.parent)]  # the bench's neighbour, then cnnlab
 
 from airbench_side_by_side import torch_python  # noqa: E402
+
+from cnnlab.tensorflow_startup import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()
+
+import keras  # noqa: E402
 
 REFERENCE_COMMIT = "f1c599c4af24aca803e3e65a6a7e52a502e09d0e"
 REFERENCE_SHA256 = "704e29251a5207d8aed8a35adf13f772ff386b90a712aaddc2a28854385b536e"
@@ -91,11 +98,6 @@ def reference_steps(python, reference, weight, gradients, workdir):
 
 def keras_steps(weight, gradients, to_keras, from_keras, renormalize=False):
     """The weights after each step of keras.optimizers.Muon, in the reference's layout."""
-    from cnnlab.tensorflow_startup import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
-    import keras
-
     variable = keras.Variable(to_keras(weight), name="filter")
     optimizer = keras.optimizers.Muon(
         learning_rate=LEARNING_RATE,
