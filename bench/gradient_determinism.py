@@ -22,7 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
 from cnnlab.tensorflow_startup import import_tensorflow_quietly  # noqa: E402
 
@@ -64,7 +65,7 @@ def main():
     keras.utils.set_random_seed(0)
     tf.config.experimental.enable_op_determinism()
 
-    params = validate_params(yaml.safe_load(Path("params.yaml").read_text()))
+    params = validate_params(yaml.safe_load((REPO / "params.yaml").read_text()))
     variant = next(v for v in params["variants"].values() if v.get("family") == args.family)
     inputs = keras.Input((SIZE, SIZE, 3))
     model = keras.Model(inputs, families.build_family(args.family, variant["options"], inputs, CLASSES))
