@@ -5,11 +5,15 @@ variant, every stage, no network). The issue's target was 5 minutes on 2 cores; 
 
     python bench/quick_look.py [--keep DIR]
 
-Prints each stage's start offset, then one final line (2026-12-05, 2 cores, otherwise idle):
+Prints each stage's start offset, then where the time went (seconds per kind of stage, and the
+TensorFlow start-up every train, evaluate and export stage pays in a process of its own, timed
+here as `python -c "import tensorflow, keras"`), then one final line (2026-12-05, 2 cores,
+otherwise idle):
 quick look: 17 variants, 64 stages in 20 min 4 s (load 1.0-2.9); test accuracy 76%-98%
 """
 
 import argparse
+import collections
 import json
 import os
 import subprocess
@@ -20,20 +24,58 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 COMMAND = ["make", "--no-print-directory", "quick-look"]
+# The kinds of stage whose command loads a model, so starts TensorFlow (dvc.yaml).
+TENSORFLOW_STAGES = ("train", "evaluate", "export")
 
 
 def run_quick_look(clone):
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
     start = time.perf_counter()
-    stages = 0
+    starts = []
     with subprocess.Popen(COMMAND, cwd=clone, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as run:
         for line in run.stdout:
             if line.startswith("Running stage"):
-                stages += 1
-                print(f"{time.perf_counter() - start:6.1f} s  {line.strip()}", flush=True)
+                starts.append((time.perf_counter() - start, line.split("'")[1]))
+                print(f"{starts[-1][0]:6.1f} s  {line.strip()}", flush=True)
     if run.returncode:
         sys.exit(f"{' '.join(COMMAND)} failed with exit code {run.returncode}")
-    return time.perf_counter() - start, stages
+    return time.perf_counter() - start, starts
+
+
+def seconds_by_kind(starts, end):
+    """{stage kind: (stages, seconds)} from each stage's start offset; a stage lasts until the
+    next one starts (the last one until `end`), so DVC's own work between them counts too."""
+    totals = collections.defaultdict(lambda: [0, 0.0])
+    if starts:
+        totals["(DVC before the first stage)"] = [0, starts[0][0]]
+    for (offset, stage), (following, _) in zip(starts, [*starts[1:], (end, None)]):
+        kind = totals[stage.split("@")[0]]
+        kind[0] += 1
+        kind[1] += following - offset
+    return {kind: tuple(total) for kind, total in totals.items()}
+
+
+def tensorflow_start_seconds(clone, tries=3):
+    """Fastest of `tries` cold starts of a Python process that imports TensorFlow and Keras."""
+    times = []
+    for _ in range(tries):
+        begin = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import tensorflow, keras"], cwd=clone, check=True)
+        times.append(time.perf_counter() - begin)
+    return min(times)
+
+
+def breakdown(by_kind, start_seconds):
+    lines = [
+        f"  {kind:9} {count:3} stages {seconds / 60:5.1f} min" if count else f"  {kind} {seconds:.1f} s"
+        for kind, (count, seconds) in by_kind.items()
+    ]
+    started = sum(by_kind.get(kind, (0, 0))[0] for kind in TENSORFLOW_STAGES)
+    lines.append(
+        f"  TensorFlow start-up: {start_seconds:.1f} s per process x {started} stages = "
+        f"{start_seconds * started / 60:.1f} min of the above"
+    )
+    return "\n".join(lines)
 
 
 def main():
@@ -43,12 +85,13 @@ def main():
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="quick-look-") as scratch:
         clone = args.keep or Path(scratch) / "clone"
-        seconds, stages = run_quick_look(clone)
+        seconds, starts = run_quick_look(clone)
         accuracies = [json.loads(path.read_text())["test_accuracy"] for path in clone.glob("metrics/*.json")]
+        print(breakdown(seconds_by_kind(starts, seconds), tensorflow_start_seconds(clone)))
     loads = (load_before, os.getloadavg()[0])
     minutes, rest = divmod(round(seconds), 60)
     print(
-        f"quick look: {len(accuracies)} variants, {stages} stages in {minutes} min {rest} s "
+        f"quick look: {len(accuracies)} variants, {len(starts)} stages in {minutes} min {rest} s "
         f"(load {min(loads):.1f}-{max(loads):.1f}); test accuracy {min(accuracies):.0%}-{max(accuracies):.0%}"
     )
 
