@@ -46,8 +46,6 @@ def seconds_by_kind(starts, end):
     """{stage kind: (stages, seconds)} from each stage's start offset; a stage lasts until the
     next one starts (the last one until `end`), so DVC's own work between them counts too."""
     totals = collections.defaultdict(lambda: [0, 0.0])
-    if starts:
-        totals["(DVC before the first stage)"] = [0, starts[0][0]]
     for (offset, stage), (following, _) in zip(starts, [*starts[1:], (end, None)]):
         kind = totals[stage.split("@")[0]]
         kind[0] += 1
@@ -65,11 +63,10 @@ def tensorflow_start_seconds(clone, tries=3):
     return min(times)
 
 
-def breakdown(by_kind, start_seconds):
-    lines = [
-        f"  {kind:9} {count:3} stages {seconds / 60:5.1f} min" if count else f"  {kind} {seconds:.1f} s"
-        for kind, (count, seconds) in by_kind.items()
-    ]
+def breakdown(starts, end, start_seconds):
+    by_kind = seconds_by_kind(starts, end)
+    lines = [f"  DVC before the first stage: {starts[0][0]:.1f} s"] if starts else []
+    lines += [f"  {kind:9} {count:3} stages {seconds / 60:5.1f} min" for kind, (count, seconds) in by_kind.items()]
     started = sum(by_kind.get(kind, (0, 0))[0] for kind in TENSORFLOW_STAGES)
     lines.append(
         f"  TensorFlow start-up: {start_seconds:.1f} s per process x {started} stages = "
@@ -87,7 +84,7 @@ def main():
         clone = args.keep or Path(scratch) / "clone"
         seconds, starts = run_quick_look(clone)
         accuracies = [json.loads(path.read_text())["test_accuracy"] for path in clone.glob("metrics/*.json")]
-        print(breakdown(seconds_by_kind(starts, seconds), tensorflow_start_seconds(clone)))
+        print(breakdown(starts, seconds, tensorflow_start_seconds(clone)))
     loads = (load_before, os.getloadavg()[0])
     minutes, rest = divmod(round(seconds), 60)
     print(
