@@ -49,3 +49,11 @@ def test_platform_release_is_never_compared_as_a_version():
     # kernel like 6.18.44-fc-v1252, and stops the install; newer `packaging` falls back to strings
     for requirement in requirements():
         assert not re.search(r"platform_release\s*[<>=!~]", str(requirement.marker or "")), requirement
+
+
+def test_dvc_reads_yaml_with_the_c_parser():
+    # ruamel.yaml 0.19 makes its C parser optional: without it every `dvc status`, `dvc repro`
+    # stage and `dvc exp show` parses the multi-thousand-line dvc.lock in pure Python
+    from ruamel.yaml import YAML
+
+    assert YAML(typ="safe").Parser.__name__ == "CParser"
