@@ -7,7 +7,8 @@
 running stage process (`python -m stages.<stage> [variant]`) with its resident memory, read
 with `ps` (Linux and macOS). `summary` prints, per stage and variant, the time it was seen
 running (samples x interval, so within one interval of its wall time), its peak RSS and the
-load range while it ran; --variants keeps only those names (tests run stages of their own).
+load range while it ran; --variants keeps only those names (tests run stages of their own), and
+--since/--until (ISO times, as the log writes them) only the samples in that window.
 A run that spans sessions can append to the same log.
 """
 
@@ -40,10 +41,12 @@ def watch(log, every):
         time.sleep(every)
 
 
-def summary(log, every, variants):
+def summary(log, every, variants, since="", until="~"):
     seen, peak, loads = defaultdict(int), defaultdict(int), defaultdict(list)
     for line in open(log, encoding="utf-8"):
         stamp, load, *rest = line.split(" ", 2)
+        if not since <= stamp < until:
+            continue
         for sample in rest[0].strip().split(";") if rest else []:
             rss, _, name = sample.partition(":")
             words = name.split()
@@ -66,11 +69,13 @@ def main():
     parser.add_argument("log")
     parser.add_argument("--every", type=float, default=15, help="seconds between samples")
     parser.add_argument("--variants", nargs="*", help="summary: only these variants (and variant-less stages)")
+    parser.add_argument("--since", default="", help="summary: only samples from this time on (2026-12-05T15:00)")
+    parser.add_argument("--until", default="~", help="summary: only samples before this time")
     args = parser.parse_args()
     if args.command == "watch":
         watch(args.log, args.every)
     else:
-        summary(args.log, args.every, set(args.variants or ()))
+        summary(args.log, args.every, set(args.variants or ()), args.since, args.until)
 
 
 if __name__ == "__main__":
