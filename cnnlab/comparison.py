@@ -17,6 +17,7 @@ from cnnlab.layout import (
     evaluate_command,
     export_command,
     export_metrics_path,
+    live_dir,
     metrics_path,
     model_dir,
     train_command,
@@ -176,12 +177,32 @@ def learning_curves(variants, root="."):
     per variant and epoch: the data of the cross-variant curves in `dvc plots show`."""
     frames = []
     for name in variants:
-        history = load_json(model_dir(root, name) / "history.json", train_command(name))
-        frame = pd.DataFrame({metric: history[metric] for metric in CURVES if metric in history})
+        frame = pd.DataFrame(epoch_history(root, name)).reindex(columns=list(CURVES))
         frame.insert(0, "epoch", range(1, len(frame) + 1))
         frame.insert(0, "variant", name)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True).reindex(columns=["variant", "epoch", *CURVES])
+
+
+def epoch_history(root, variant):
+    """{metric: per-epoch values} from models/<variant>/history.json; without it (models/ is
+    DVC-cached: a clone, or a machine that did not train the variant) the validation curves
+    dvclive logged in git (dvclive/<variant>/plots/metrics/eval/), the training ones left out."""
+    path = model_dir(root, variant) / "history.json"
+    logged = live_dir(root, variant) / "plots" / "metrics" / "eval"
+    if path.exists() or not logged.is_dir():
+        history = load_json(path, train_command(variant))
+        return {metric: history[metric] for metric in CURVES if metric in history}
+    return {
+        f"val_{metric}": logged_epochs(logged / f"{metric}.tsv")[metric].tolist()
+        for metric in ("accuracy", "loss")
+        if (logged / f"{metric}.tsv").exists()
+    }
+
+
+def logged_epochs(path):
+    """A dvclive .tsv, one row per step (a resumed run logs the step it redid twice: the later wins)."""
+    return pd.read_csv(path, sep="\t").drop_duplicates("step", keep="last").sort_values("step")
 
 
 def write_comparison(variants, root="."):

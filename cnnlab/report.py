@@ -23,7 +23,7 @@ from cnnlab.comparison import check_one_dataset, comparison_frame, variant_rows
 from cnnlab.data.prepared import dataset_id, read_card
 from cnnlab.errors import DataError, UserError
 from cnnlab.fileio import atomic_path
-from cnnlab.layout import EXPORT_FORMATS, REPORT_DIR, evaluate_command, plots_dir, prepared_dir
+from cnnlab.layout import EXPORT_FORMATS, REPORT_DIR, evaluate_command, export_command, plots_dir, prepared_dir
 from cnnlab.plotting import plot_comparison, save_figure
 from cnnlab.reported import DATASET, DIFFERENCE_REASONS, DIFFERENCE_TO_EXPLAIN, SEED_RESULTS
 from cnnlab.significance import annotate, p_value
@@ -229,8 +229,10 @@ def export_headers():
 
 def export_cells(rows):
     """(cell rows, notes): one row per exported variant, best first, and one line per format
-    that was not exported (why) and per variant trained in mixed precision (its float32 accuracy)."""
+    that was not exported (why), per variant trained in mixed precision (its float32 accuracy),
+    and for the evaluated variants with no export record."""
     cell_rows, notes = [], []
+    unexported = [row["variant"] for row in rows if row.get("evaluated") and row.get("keras_latency_ms") is None]
     for row in rows:
         if row.get("keras_latency_ms") is None:
             continue
@@ -251,6 +253,8 @@ def export_cells(rows):
                 MISSING if accuracy is None else f"{accuracy:.2%} ({100 * (accuracy - reference):+.2f} pt)",
             ]
         cell_rows.append(cells)
+    if cell_rows and unexported:
+        notes.append(f"Not exported yet (run {export_command('VARIANT')}): {', '.join(unexported)}")
     return cell_rows, notes
 
 

@@ -84,3 +84,17 @@ def test_learning_curves_take_each_variants_history(project):
     curves = learning_curves(variants("better"), project)
 
     assert curves["val_accuracy"].tolist() == [0.4, 0.75] and curves["loss"].tolist() == [1.0, 0.5]
+
+
+def test_learning_curves_without_the_model_read_dvclives_validation_log(tmp_path):
+    logged = tmp_path / "dvclive" / "cloned" / "plots" / "metrics" / "eval"
+    logged.mkdir(parents=True)
+    # a resumed run logs the step it redid twice; the later value is the run's
+    (logged / "accuracy.tsv").write_text("step\taccuracy\n0\t0.3\n1\t0.5\n1\t0.6\n2\t0.7\n")
+    (logged / "loss.tsv").write_text("step\tloss\n0\t1.9\n1\t1.4\n2\t1.1\n")
+
+    curves = learning_curves(variants("cloned"), tmp_path)
+
+    assert curves["epoch"].tolist() == [1, 2, 3]
+    assert curves["val_accuracy"].tolist() == [0.3, 0.6, 0.7] and curves["val_loss"].tolist() == [1.9, 1.4, 1.1]
+    assert curves["accuracy"].isna().all() and curves["loss"].isna().all()

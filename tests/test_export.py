@@ -88,6 +88,11 @@ def test_comparison_and_report_show_each_format(project, exported):
     assert cells[0] == VARIANT and len(cells) == 3 + 3 * 3 and notes == []
     assert cells[5].endswith("(+0.00 pt)")  # LiteRT float: the Keras model's accuracy
 
+    unexported = {"variant": "fresh", "evaluated": True, "test_accuracy": 0.5}
+    pending = {"variant": "pending", "evaluated": False}
+    (_,), notes = export_cells([row, unexported, pending])
+    assert notes == ["Not exported yet (run dvc repro export@VARIANT): fresh"]
+
 
 @pytest.mark.parametrize("name", ["model.tflite", "model_dynamic.tflite", "model.onnx"])
 def test_predict_classifies_with_an_exported_file(project, exported, name, capsys, tmp_path):

@@ -6,18 +6,25 @@ workspace do not change what these check.
 
 import json
 import re
+import statistics
 
+import pytest
 import yaml
 
-from cnnlab.layout import metrics_path
+from cnnlab.layout import EXPORT_FORMATS, details_path, export_metrics_path, metrics_path, repeats_path
 from cnnlab.reported import DIFFERENCE_REASONS, DIFFERENCE_TO_EXPLAIN, SEED_RESULTS
 from tests.helpers import committed, markdown_table
 
 VARIANTS = list(yaml.safe_load(committed("params.yaml"))["variants"])
 
 
+def committed_json(path):
+    """The committed JSON file at `path` (a cnnlab.layout path)."""
+    return json.loads(committed(path.as_posix()))
+
+
 def committed_metrics(variant):
-    return json.loads(committed(metrics_path(".", variant).as_posix()))
+    return committed_json(metrics_path(".", variant))
 
 
 def section(markdown, heading):
@@ -64,3 +71,51 @@ def test_the_grid_table_has_all_27_runs():
     _, _, *rows = markdown_table(committed("docs/seed001_grid.md"))
     cells = [cell for row in rows for cell in row[1:]]
     assert len(cells) == 27 and not any("not run" in cell for cell in cells)
+
+
+def test_repeated_variants_carry_their_committed_seed_spread():
+    params = yaml.safe_load(committed("params.yaml"))
+    for variant, runs in params["repeats"]["runs"].items():
+        record = committed_json(repeats_path(".", variant))
+        accuracies = record["test_accuracies"]
+        assert record["n"] == len(accuracies) == runs, variant
+        assert record["seeds"] == [params["train"]["seed"] + offset for offset in range(runs)], variant
+        assert accuracies[0] == committed_metrics(variant)["test_accuracy"], f"{variant}: the main run comes first"
+        assert record["mean"] == pytest.approx(statistics.mean(accuracies)), variant
+        assert record["std"] == pytest.approx(statistics.stdev(accuracies)), variant
+        assert (record["min"], record["max"]) == (min(accuracies), max(accuracies)), variant
+
+
+def test_every_variant_has_its_per_image_correctness():
+    for variant in VARIANTS:
+        details = committed_json(details_path(".", variant))
+        correct = "".join(details["correct"])
+        assert details["images"] == len(correct) == 10_000, variant
+        assert correct.count("1") / 10_000 == committed_metrics(variant)["test_accuracy"], variant
+
+
+def test_each_export_record_scores_the_model_its_variant_was_evaluated_with():
+    for variant in VARIANTS:
+        try:
+            exported = committed_json(export_metrics_path(".", variant))
+        except FileNotFoundError:
+            continue  # export@<variant> has not run where the committed model was trained
+        assert exported["dataset"] == committed_metrics(variant)["dataset"], variant
+        assert exported["test_images"] == 10_000, variant
+        # the files are exported from the float32 model: a float file scores as it does, within 0.1 points
+        reference = exported.get("keras_float32", exported["keras"])["test_accuracy"]
+        for form in EXPORT_FORMATS:
+            figures = exported[form]
+            if "skipped" not in figures:
+                assert figures["size_bytes"] > 0 and figures["latency_ms"] > 0, (variant, form)
+                assert 0.1 < figures["test_accuracy"] <= 1, (variant, form)
+        for form in ("tflite", "onnx"):
+            if "skipped" not in exported[form]:
+                assert abs(exported[form]["test_accuracy"] - reference) <= 0.001, (variant, form)
+
+
+def test_readme_results_hold_the_committed_variant_table():
+    report = committed("report/README.md")
+    variant_table = report[report.index("| variant |") : report.index("\n\n", report.index("| variant |"))]
+    readme = section(committed("README.md"), "## Results")
+    assert "\n".join(table_lines(variant_table)) in "\n".join(table_lines(readme))
