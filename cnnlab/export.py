@@ -6,9 +6,9 @@ A format that cannot be exported, whose runtime is not installed on this platfor
 runtime cannot run (a LiteRT file needing TensorFlow's Flex ops) gets one line saying why; the
 other formats are still written and measured.
 
-The files are exported from the model in float32 (float32_model): a float file must score within
-0.1 points of that, the `keras_float32` figures. The `keras` figures are the model as trained
-(bfloat16 compute under mixed precision), shown beside them.
+The files are exported from the model as it runs at inference, in float32 (exportable_model): a
+float file must score within 0.1 points of that, the `keras_float32` figures. The `keras` figures
+are the model as trained (bfloat16 compute under mixed precision), shown beside them.
 """
 
 import contextlib
@@ -38,6 +38,17 @@ from cnnlab.layout import (
 RUNTIME_PACKAGES = {".tflite": "ai-edge-litert", ".onnx": "onnxruntime"}
 # what a TensorFlow op that tf2onnx cannot convert usually comes from, and what converts instead
 ONNX_OP_HINTS = {"Erfc": "exact GELU; `activation: gelu_tanh` converts"}
+# Keras's augmentation layers pass images through unchanged at inference, but their training
+# branch (ImageProjectiveTransformV3, random draws) stays in an exported graph, and tf2onnx
+# cannot convert it; the exported model gets an Identity layer in their place.
+INFERENCE_IDENTITY = (
+    keras.layers.RandomFlip,
+    keras.layers.RandomRotation,
+    keras.layers.RandomTranslation,
+    keras.layers.RandomZoom,
+    keras.layers.RandomContrast,
+    keras.layers.RandomBrightness,
+)
 FLOAT_TOLERANCE = 0.001  # a float export must score within 0.1 points of the float32 Keras model
 
 
@@ -71,17 +82,28 @@ def dtype_policy(model):
     return "+".join(sorted({layer.dtype_policy.name for layer in model.layers} - {"float32"})) or "float32"
 
 
-def float32_model(model):
-    """`model` with float32 compute throughout. A mixed-precision model's weights are float32
+def exportable_model(model):
+    """`model` as it runs at inference, in float32 compute throughout, with Identity in place of
+    its augmentation layers (INFERENCE_IDENTITY). A mixed-precision model's weights are float32
     already; its bfloat16/float16 casts would end up in the exported graph (and tf2onnx refuses
     a model whose policy is not float32), so the layers are rebuilt under float32."""
-    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+    if all(
+        layer.dtype_policy.name == "float32" and not isinstance(layer, INFERENCE_IDENTITY) for layer in model.layers
+    ):
         return model
 
     def rebuild(layer):
+        if isinstance(layer, INFERENCE_IDENTITY):
+            return keras.layers.Identity(name=layer.name)
         return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
 
-    copy = keras.models.clone_model(model, clone_function=rebuild)
+    def call_in_inference_mode(layer, *args, **kwargs):
+        # the graph records training=True on augmentation nodes; replayed into an ONNX export,
+        # it puts the BatchNorm layers after them in training mode (batch statistics)
+        kwargs.pop("training", None)
+        return layer(*args, **kwargs)
+
+    copy = keras.models.clone_model(model, clone_function=rebuild, call_function=call_in_inference_mode)
     copy.set_weights(model.get_weights())
     return copy
 
@@ -183,8 +205,8 @@ def keras_accuracy(model, images, labels):
 
 
 def float32_row(model, exportable, as_trained, images, labels):
-    """The model the files are exported from (the model as trained, in float32 compute): the
-    reference a float export must match."""
+    """The model the files are exported from (the model as trained, as it runs at inference in
+    float32 compute): the reference a float export must match."""
     accuracy = as_trained["test_accuracy"] if exportable is model else keras_accuracy(exportable, images, labels)
     return {"dtype_policy": "float32", "test_accuracy": accuracy}
 
@@ -195,7 +217,7 @@ def export_variant(variant, settings, root=".", report=print):
     images, labels, card = load_test_split(root)
     model = load_variant_model(root, variant)
     check_input_shape(model, images, prepared_dir(root) / "test.npz")
-    exportable = float32_model(model)
+    exportable = exportable_model(model)
     figures = {
         "dataset": dataset_id(card),
         "test_images": len(labels),
@@ -207,7 +229,7 @@ def export_variant(variant, settings, root=".", report=print):
     }
     figures["keras_float32"] = float32_row(model, exportable, figures["keras"], images, labels)
     report(f"{variant}: Keras {describe(figures['keras'])}")
-    if exportable is not model:
+    if figures["keras"]["dtype_policy"] != "float32":
         report(
             f"{variant}: Keras in float32, which the files are exported from: "
             f"test accuracy {figures['keras_float32']['test_accuracy']:.2%}"
@@ -216,11 +238,13 @@ def export_variant(variant, settings, root=".", report=print):
         tmp.mkdir()
         shutil.copyfile(require(model_dir(root, variant) / "card.json", train_command(variant)), tmp / "card.json")
         for name in settings["formats"]:
-            figures[name] = export_format(exportable, name, tmp, exports_dir(".", variant), images, labels, settings)
-            report(f"{variant}: {EXPORT_FORMATS[name][1]} {describe(figures[name])}")
-            mismatch = float_mismatch(name, figures[name], figures["keras_float32"])
-            if mismatch:
-                report(f"warning: {variant}: {mismatch}")
+            row = export_format(exportable, name, tmp, exports_dir(".", variant), images, labels, settings)
+            mismatch = float_mismatch(name, row, figures["keras_float32"])
+            if mismatch:  # a file that answers otherwise than the model it comes from is not shipped
+                (tmp / EXPORT_FORMATS[name][0]).unlink()
+                row = {"skipped": f"exported, but not kept: it {mismatch}"}
+            figures[name] = row
+            report(f"{'warning: ' if mismatch else ''}{variant}: {EXPORT_FORMATS[name][1]} {describe(row)}")
     write_json(export_metrics_path(root, variant), figures)
     return figures
 
@@ -259,14 +283,14 @@ def runtime_failure(error, package):
 
 
 def float_mismatch(name, row, reference):
-    """One line when a float export scores more than 0.1 points away from `reference`, the
-    float32 Keras model it was exported from."""
+    """What is wrong when a float export scores more than 0.1 points away from `reference`, the
+    float32 Keras model it was exported from; None when nothing is."""
     if name == "tflite_dynamic" or "skipped" in row:
         return None
     difference = row["test_accuracy"] - reference["test_accuracy"]
     if abs(difference) <= FLOAT_TOLERANCE + 1e-12:
         return None
-    return f"{EXPORT_FORMATS[name][1]} scores {100 * difference:+.2f} points against the float32 Keras model"
+    return f"scores {100 * difference:+.2f} points against the float32 Keras model it comes from"
 
 
 def describe(row):

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import yaml
 
-from cnnlab import runtimes
+from cnnlab import export as export_module
+from cnnlab import models, runtimes
 from cnnlab.comparison import export_facts, variant_rows
 from cnnlab.config import validate_variant
 from cnnlab.data.prepared import dataset_id
 from cnnlab.evaluation import load_test_split, load_variant_model
-from cnnlab.export import ExportFailed, check_onnx_ops, export_variant, float32_model
+from cnnlab.export import ExportFailed, check_onnx_ops, export_variant, exportable_model
 from cnnlab.predict import main as predict
 from cnnlab.report import export_cells
 from tests.helpers import run_stage, small_variant
@@ -155,7 +156,7 @@ def test_mixed_precision_model_is_exported_in_float32():
         keras.mixed_precision.set_global_policy("float32")
     images = np.random.default_rng(0).uniform(0, 255, (4, 8, 8, 1)).astype(np.float32)
 
-    copy = float32_model(model)
+    copy = exportable_model(model)
 
     assert {layer.dtype_policy.name for layer in copy.layers} == {"float32"}
     np.testing.assert_allclose(copy.predict_on_batch(images), model.predict_on_batch(images), atol=0.02)
@@ -204,6 +205,77 @@ def test_mixed_precision_exports_are_checked_against_the_float32_model_they_come
         "mixed: trained in mixed_bfloat16; in float32, which the files are exported from and their differences "
         f"are against, the Keras model scores {reference:.2%}"
     ]
+
+
+def test_a_model_with_augmentation_layers_exports_to_every_format_as_it_runs_at_inference(project):
+    """flowers_v7's augmentation (rotation, shifts, zoom, flip) and BatchNorm, as the variant builds
+    them: at inference the augmentation layers pass images through and BatchNorm uses its moving
+    statistics, so each file gives the Keras model's outputs, with no trace of random transforms."""
+    import onnx
+
+    card = json.loads((project / "models" / VARIANT / "card.json").read_text())
+    augmentation = {"rotation": 15, "width_shift": 0.1, "height_shift": 0.1, "zoom": 0.1, "horizontal_flip": True}
+    layers = [{"type": "conv", "filters": 8}, {"type": "batchnorm"}, {"type": "maxpool"}, {"type": "flatten"}]
+    layers += [{"type": "dense", "units": 16}, {"type": "batchnorm"}]
+    layers += [{"type": "dense", "units": "classes", "activation": "softmax"}]
+    variant = validate_variant(small_variant(layers=layers, augmentation=augmentation), "variants.augmented")
+    _, model = models.build_model(variant, card, "variants.augmented", seed=3)
+    assert {"RandomRotation", "RandomTranslation", "RandomZoom", "RandomFlip"} <= {
+        layer.__class__.__name__ for layer in model.layers
+    }
+    for layer in model.layers:  # moving statistics far from a batch's own, as after training
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(np.full(layer.moving_mean.shape, 0.5, np.float32))
+            layer.moving_variance.assign(np.full(layer.moving_variance.shape, 4.0, np.float32))
+    write_variant(project, "augmented", model, card)
+    lines = []
+
+    figures = export_variant("augmented", SETTINGS, project, report=lines.append)
+
+    directory = project / "exports" / "augmented"
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "card.json",
+        "model.onnx",
+        "model.tflite",
+        "model_dynamic.tflite",
+    ]
+    images, _, _ = load_test_split(project)
+    expected = model.predict_on_batch(images.astype(np.float32))
+    for name in ("model.tflite", "model.onnx"):
+        outputs = runtimes.predict(runtimes.open_exported(directory / name), images)
+        np.testing.assert_allclose(outputs, expected, atol=1e-4, err_msg=name)
+    onnx_ops = {node.op_type for node in onnx.load(directory / "model.onnx").graph.node}
+    assert not onnx_ops & {"ImageProjectiveTransformV3", "StatelessRandomUniformV2", "RandomUniform"}
+    assert figures["onnx"]["test_accuracy"] == figures["keras"]["test_accuracy"]
+    assert not any("Keras in float32" in line or line.startswith("warning") for line in lines)
+
+
+def test_a_float_file_that_scores_otherwise_than_its_model_is_not_kept(project, tmp_path, monkeypatch):
+    root = tmp_path / "project"
+    shutil.copytree(project, root)
+    real_measure = export_module.measure
+
+    def measure_onnx_wrong(call, images, labels, settings):
+        figures = real_measure(call, images, labels, settings)
+        if isinstance(call, runtimes.OnnxModel):
+            figures["test_accuracy"] -= 0.25  # as a graph converted with its BatchNorm in training mode scored
+        return figures
+
+    monkeypatch.setattr(export_module, "measure", measure_onnx_wrong)
+    lines = []
+
+    figures = export_variant(VARIANT, SETTINGS, root, report=lines.append)
+
+    difference = -25.0
+    why = f"exported, but not kept: it scores {difference:+.2f} points against the float32 Keras model it comes from"
+    assert figures["onnx"] == {"skipped": why}
+    assert f"warning: {VARIANT}: ONNX {why}" in lines
+    assert sorted(p.name for p in (root / "exports" / VARIANT).iterdir()) == [
+        "card.json",
+        "model.tflite",
+        "model_dynamic.tflite",
+    ]
+    assert json.loads((root / "metrics" / "export" / f"{VARIANT}.json").read_text())["onnx"] == {"skipped": why}
 
 
 @keras.saving.register_keras_serializable(package="test_export")
