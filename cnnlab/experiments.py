@@ -47,6 +47,9 @@ def read_exp_show(path):
         raise UserError(f"{path}: not the output of `dvc exp show --json` ({error})") from None
 
 
+UNFINISHED = {"queued", "running"}  # executor states of `dvc exp show --json`
+
+
 def experiments(shown):
     """The rows of `dvc exp show`, in its order: the workspace, then each baseline commit followed
     by its experiments (newest first)."""
@@ -54,6 +57,8 @@ def experiments(shown):
     for baseline in shown:
         runs.append(row_experiment(baseline, baseline=True))
         for experiment in baseline.get("experiments") or []:
+            if (experiment.get("executor") or {}).get("state") in UNFINISHED:
+                continue  # its files are the baseline's until its stages finish
             runs += [row_experiment(revision, baseline=False) for revision in experiment.get("revs", [])[:1]]
     return runs
 

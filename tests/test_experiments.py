@@ -49,6 +49,18 @@ def test_rows_in_dvc_order_with_their_params_and_readable_metrics():
     assert experiments([exp_show_row("fedcba9876")])[0].name == "fedcba9"  # a commit without a branch
 
 
+def test_an_experiment_still_running_is_left_out_it_shows_the_baselines_metrics():
+    running = exp_show_row(
+        "workspace", "still-training", params=VARIANTS, metrics={"metrics/a.json": {"test_accuracy": 0.55}}
+    )
+    shown = [exp_show_row("0123456789abcdef", name="main", params=VARIANTS, experiments=[running])]
+    shown[0]["experiments"][0]["executor"] = {"state": "running", "name": "dvc-task"}
+
+    assert [run.name for run in experiments(shown)] == ["main"]
+    shown[0]["experiments"][0]["executor"]["state"] = "success"
+    assert [run.name for run in experiments(shown)] == ["main", "still-training"]
+
+
 def test_a_variant_per_row_an_experiment_per_column_best_first():
     table = variants_by_experiment(experiments(SHOWN))
     assert list(table.columns) == ["workspace", "main", "lr-0.01"]  # "queued" has no metrics yet
