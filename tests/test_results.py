@@ -15,7 +15,8 @@ from cnnlab.layout import EXPORT_FORMATS, details_path, export_metrics_path, met
 from cnnlab.reported import DIFFERENCE_REASONS, DIFFERENCE_TO_EXPLAIN, SEED_RESULTS
 from tests.helpers import committed, markdown_table
 
-VARIANTS = list(yaml.safe_load(committed("params.yaml"))["variants"])
+PARAMS = yaml.safe_load(committed("params.yaml"))
+VARIANTS = list(PARAMS["variants"])
 
 
 def committed_json(path):
@@ -74,12 +75,11 @@ def test_the_grid_table_has_all_27_runs():
 
 
 def test_repeated_variants_carry_their_committed_seed_spread():
-    params = yaml.safe_load(committed("params.yaml"))
-    for variant, runs in params["repeats"]["runs"].items():
+    for variant, runs in PARAMS["repeats"]["runs"].items():
         record = committed_json(repeats_path(".", variant))
         accuracies = record["test_accuracies"]
         assert record["n"] == len(accuracies) == runs, variant
-        assert record["seeds"] == [params["train"]["seed"] + offset for offset in range(runs)], variant
+        assert record["seeds"] == [PARAMS["train"]["seed"] + offset for offset in range(runs)], variant
         assert accuracies[0] == committed_metrics(variant)["test_accuracy"], f"{variant}: the main run comes first"
         assert record["mean"] == pytest.approx(statistics.mean(accuracies)), variant
         assert record["std"] == pytest.approx(statistics.stdev(accuracies)), variant
@@ -95,12 +95,11 @@ def test_every_variant_has_its_per_image_correctness():
 
 
 def test_every_variant_is_exported_to_every_format_and_scores_as_its_evaluated_model():
-    variants = yaml.safe_load(committed("params.yaml"))["variants"]
     for variant in VARIANTS:
         exported = committed_json(export_metrics_path(".", variant))
         assert exported["dataset"] == committed_metrics(variant)["dataset"], variant
         assert exported["test_images"] == 10_000, variant
-        if not variants[variant].get("tta"):  # the export rows measure the model without test-time augmentation
+        if not PARAMS["variants"][variant].get("tta"):  # export rows are measured without test-time augmentation
             assert exported["keras"]["test_accuracy"] == committed_metrics(variant)["test_accuracy"], variant
         # the files are exported from the float32 model: a float file scores as it does, within 0.1 points
         reference = exported.get("keras_float32", exported["keras"])["test_accuracy"]
