@@ -6,7 +6,11 @@ our best validation and test accuracies beside the original's, from `dvc exp sho
 
 Each cell takes the newest experiment with that family (vgg16 by its `implementation`) and
 optimizer, the workspace or baseline commit if no experiment has them; a cell no run covers says
-so. A run "did not learn" when its best validation accuracy stays within LEARNED_MARGIN of chance.
+so. An experiment counts only if it is one of the study's runs: apart from the family's optimizer
+(and, for the keras.applications row, the options that make it), its variant, `train` and `data`
+settings are its baseline commit's (`data.source` and `data.checksum` aside: a local copy of the
+data lives in the workspace only). Others, such as a rerun at another seed, are named and left out.
+A run "did not learn" when its best validation accuracy stays within LEARNED_MARGIN of chance.
 """
 
 import argparse
@@ -19,12 +23,18 @@ from cnnlab.errors import UserError, exit_on_user_error  # noqa: E402
 from cnnlab.experiments import experiments, newest_per_cell, read_exp_show, variant_metrics  # noqa: E402
 from cnnlab.reported import SEED004_BEST, SEED004_FAMILIES, SEED004_OPTIMIZERS, SEED004_STUDY  # noqa: E402
 
+# The options README's KERAS_VGG16 sets to turn the vgg16 variant into the keras.applications row.
+ROW_OPTIONS = {"VGG16, keras.applications": ("implementation", "batchnorm", "width")}
+LOCAL_DATA_KEYS = ("source", "checksum")
 LEARNED_MARGIN = 0.05  # 5 points above chance (1 / classes): below it the network never left a near-constant guess
 CLASSES = 10
 
 
 def study_results(runs):
-    """{(row, optimizer): (best validation accuracy, test accuracy)} of our runs."""
+    """({(row, optimizer): (best validation accuracy, test accuracy)} of our runs, the names of
+    the experiments of a study family left out because they change more than the study does)."""
+    baseline_of = {id(run): baseline for run, baseline in with_baselines(runs)}
+    left_out = []
 
     def cells_of(run):
         for row, (variant, implementation) in SEED004_FAMILIES.items():
@@ -33,6 +43,11 @@ def study_results(runs):
             if not settings or scores is None:
                 continue
             if implementation and settings.get("options", {}).get("implementation", "hand") != implementation:
+                continue
+            if not run.baseline and not same_study_settings(
+                run, baseline_of[id(run)], variant, ROW_OPTIONS.get(row, ())
+            ):
+                left_out.append(run.name)
                 continue
             yield row, settings.get("optimizer", {}).get("name", "adam")
 
@@ -43,7 +58,36 @@ def study_results(runs):
         return metrics["best_val_accuracy"], metrics["test_accuracy"]
 
     cells = newest_per_cell(runs, cells_of)
-    return {cell: scores_of(run, SEED004_FAMILIES[cell[0]][0]) for cell, run in cells.items()}
+    results = {cell: scores_of(run, SEED004_FAMILIES[cell[0]][0]) for cell, run in cells.items()}
+    return results, list(dict.fromkeys(left_out))
+
+
+def with_baselines(runs):
+    """(run, the baseline it ran on) for each run; `runs` in `dvc exp show`'s order list each
+    baseline before its experiments."""
+    baseline = None
+    for run in runs:
+        baseline = run if run.baseline else baseline
+        yield run, baseline
+
+
+def same_study_settings(run, baseline, variant, row_options):
+    """Whether `run` changed nothing of its baseline's `variant`, `train` and `data` settings but
+    the optimizer and `row_options`."""
+
+    def settings(params):
+        family = dict((params.get("variants") or {}).get(variant) or {})
+        family.pop("optimizer", None)
+        options = family.pop("options", None) or {}
+        data = params.get("data") or {}
+        return (
+            family,
+            {key: value for key, value in options.items() if key not in row_options},
+            params.get("train"),
+            {key: value for key, value in data.items() if key not in LOCAL_DATA_KEYS},
+        )
+
+    return settings(run.params) == settings(baseline.params)
 
 
 def learned(accuracy, classes=CLASSES):
@@ -108,7 +152,7 @@ def main(argv=None):
     parser.add_argument("json", help="the output of `dvc exp show --json` ('-' for standard input)")
     args = parser.parse_args(argv)
     shown = read_exp_show(args.json)
-    results = study_results(experiments(shown))
+    results, left_out = study_results(experiments(shown))
     if not results:
         raise UserError("no run of alexnet, vgg16, googlenet or resnet with test metrics; run the study first")
     total = len(SEED004_FAMILIES) * len(SEED004_OPTIMIZERS)
@@ -118,6 +162,8 @@ def main(argv=None):
         f"Their best overall: {100 * SEED004_BEST.accuracy:g} % ({SEED004_BEST.condition}).\n"
     )
     print(markdown(results))
+    if left_out:
+        print(f"\nLeft out, as they change more than the optimizer: {', '.join(left_out)}.")
 
 
 if __name__ == "__main__":

@@ -11,9 +11,10 @@ def family(variant, optimizer, **options):
     return {variant: {"optimizer": {"name": optimizer}, "options": options}}
 
 
-def run(rev, name, variant, optimizer, best_val, test, **options):
+def run(rev, name, variant, optimizer, best_val, test, train=None, **options):
     metrics = {f"metrics/{variant}.json": {"best_val_accuracy": best_val, "test_accuracy": test}}
-    return exp_show_row(rev, name, {"variants": family(variant, optimizer, **options)}, metrics)
+    params = {"variants": family(variant, optimizer, **options), **({"train": train} if train else {})}
+    return exp_show_row(rev, name, params, metrics)
 
 
 SHOWN = [
@@ -26,9 +27,12 @@ SHOWN = [
             "metrics/vgg16.json": {"best_val_accuracy": 0.55, "test_accuracy": 0.54},
         },
         experiments=[
+            # newest, but not the study's runs: another seed, and hand-built VGG16 without BatchNorm
+            run("abc7", "alex-sgd-seed43", "alexnet", "sgd", 0.20, 0.19, train={"seed": 43}),
+            run("abc6", "vggh-nobn", "vgg16", "adam", 0.10, 0.10, implementation="hand", batchnorm=False),
             run("abc5", "alex-sgd-new", "alexnet", "sgd", 0.70, 0.69),  # dvc lists the newest first
             run("abc4", "alex-sgd-old", "alexnet", "sgd", 0.30, 0.29),
-            run("abc3", "vggk-adam", "vgg16", "adam", 0.1002, 0.10, implementation="keras"),
+            run("abc3", "vggk-adam", "vgg16", "adam", 0.1002, 0.10, implementation="keras", batchnorm=False),
             run("abc2", "vggk-adagrad", "vgg16", "adagrad", 0.52, 0.51, implementation="keras"),
             run("abc1", "alex-adadelta", "alexnet", "adadelta", 0.40, 0.41),
             exp_show_row("abc0", "queued", {"variants": family("resnet", "sgd")}),
@@ -62,6 +66,10 @@ def test_each_cell_shows_our_newest_run_beside_theirs_and_the_winners():
     assert rows["VGG16, hand-built"][4] == "adam (adagrad)"
     assert rows["GoogLeNet (auxiliary heads)"][1:4:2] == ["not run [above 70 %]", "not run [about 80 %]"]
     assert rows["ResNet"] == ["not run [not run]"] * 4 + ["not run (no figure)"]
+    assert (
+        result.stdout.splitlines()[-1]
+        == "Left out, as they change more than the optimizer: alex-sgd-seed43, vggh-nobn."
+    )
 
 
 def test_input_without_the_study_is_a_one_line_error():
