@@ -66,12 +66,29 @@ def test_readme_results_hold_the_committed_reproduction_table():
     readme = section(committed("README.md"), "## Results")
     assert table_lines(report) and "\n".join(table_lines(report)) in "\n".join(table_lines(readme))
     assert "docs/seed001_grid.md" in readme
+    assert "docs/seed004_optimizers.md" in readme
 
 
 def test_the_grid_table_has_all_27_runs():
     _, _, *rows = markdown_table(committed("docs/seed001_grid.md"))
     cells = [cell for row in rows for cell in row[1:]]
     assert len(cells) == 27 and not any("not run" in cell for cell in cells)
+
+
+def test_the_optimizer_study_has_all_20_cells_and_its_adam_cells_are_the_committed_runs():
+    _, _, *rows = markdown_table(committed("docs/seed004_optimizers.md"))
+    cells = {row[0]: row[1:5] for row in rows}
+    ours = [cell.split(" [")[0] for row in cells.values() for cell in row]  # theirs follow in [ ]
+    assert len(ours) == 20 and not any("not run" in cell for cell in ours)
+    for row, variant in [
+        ("AlexNet", "alexnet"),
+        ("VGG16, hand-built", "vgg16"),
+        ("GoogLeNet (auxiliary heads)", "googlenet"),
+        ("ResNet", "resnet"),
+    ]:
+        metrics = committed_metrics(variant)
+        figures = f"**{100 * metrics['best_val_accuracy']:.2f} %** ({100 * metrics['test_accuracy']:.2f} %)"
+        assert cells[row][0].startswith(figures), row
 
 
 def test_repeated_variants_carry_their_committed_seed_spread():
