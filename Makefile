@@ -36,8 +36,10 @@ run: install
 	  $(MAKE) --no-print-directory quick-look; \
 	else exit $$status; fi
 
+# Its stages' `python -m` processes start warm, forked from one that imported TensorFlow once
+# (scripts/warm_python.py; Linux only, elsewhere they start as usual).
 quick-look:
-	dvc exp run --name quick-look-digits-$$(date +%Y%m%d-%H%M%S) $(QUICK_LOOK)
+	$(PYTHON) scripts/warm_python.py dvc exp run --name quick-look-digits-$$(date +%Y%m%d-%H%M%S) $(QUICK_LOOK)
 	@echo "quick look done: report/index.html; params.yaml now reads data.dataset: digits" \
 	  "(git checkout params.yaml goes back to CIFAR-10)"
 
