@@ -175,6 +175,9 @@ def serve(address, imports):
     listener.listen(8)
     os.rename(address + ".binding", address)  # listening before the imports: a request waits for them
     imported_environment = import_time_environment(os.environ)
+    # TensorFlow reads its C++ log level once, on import; every stage sets this before importing
+    # it (stages/__init__.py), so that its children print what the stages print.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import_quietly(imports)
     wakeup_read, wakeup_write = os.pipe()
     os.set_blocking(wakeup_write, False)
