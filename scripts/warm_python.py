@@ -18,6 +18,7 @@ runtime starts threads: the server imports and never runs an op; and only on Lin
 frameworks are not fork-safe), so elsewhere the command runs as given.
 """
 
+import gc
 import json
 import os
 import select
@@ -179,6 +180,9 @@ def serve(address, imports):
     # it (stages/__init__.py), so that its children print what the stages print.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import_quietly(imports)
+    # Out of the collector's sight: a child's collections then skip the imported objects (the
+    # whole old generation), and leave their memory pages shared with this process.
+    gc.freeze()
     wakeup_read, wakeup_write = os.pipe()
     os.set_blocking(wakeup_write, False)
     signal.set_wakeup_fd(wakeup_write)
