@@ -1,5 +1,5 @@
-"""Makefile `quick-look`: what it hands DVC, and the dvc.lock it starts from (a fake `dvc` first
-on PATH records both; nothing trains)."""
+"""Makefile `quick-look`: the parameters it sets, the DVC commands it runs and the dvc.lock they
+start from (a fake `dvc` first on PATH records each call; nothing trains)."""
 
 import os
 import shutil
@@ -8,21 +8,22 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from tests.helpers import REPO
 
 FAKE_DVC = """#!/bin/sh
-{{ echo "args $*"; echo "lock $(cat dvc.lock 2>/dev/null || echo absent)"; \
-echo "warm ${{CNNLAB_WARM_PYTHON_SOCKET:+yes}}"; }} > {record}
+echo "$*|$(cat dvc.lock 2>/dev/null || echo absent)|${{CNNLAB_WARM_PYTHON_SOCKET:+warm}}" >> {record}
 """
 
 
 @pytest.fixture
 def clone(tmp_path):
-    """A git repository with the Makefile, scripts/warm_python.py and a committed dvc.lock."""
+    """A git repository with the Makefile, params.yaml, scripts/warm_python.py and a committed dvc.lock."""
     repo = tmp_path / "repo"
     (repo / "scripts").mkdir(parents=True)
     shutil.copy(REPO / "Makefile", repo)
+    shutil.copy(REPO / "params.yaml", repo)
     shutil.copy(REPO / "scripts" / "warm_python.py", repo / "scripts")
     (repo / "dvc.lock").write_text("committed\n")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
@@ -37,7 +38,7 @@ def clone(tmp_path):
 
 
 def quick_look(repo):
-    """Run `make quick-look` with the fake dvc: what it recorded (args, dvc.lock, warm)."""
+    """Run `make quick-look` with the fake dvc: its calls, each as (arguments, dvc.lock, warm)."""
     env = dict(os.environ, PATH=f"{repo.parent / 'bin'}{os.pathsep}{os.environ['PATH']}")
     subprocess.run(
         ["make", "--no-print-directory", "quick-look", f"PYTHON={sys.executable}"],
@@ -47,19 +48,26 @@ def quick_look(repo):
         capture_output=True,
         timeout=120,
     )
-    return dict(line.split(" ", 1) for line in (repo.parent / "record").read_text().splitlines())
+    return [tuple(line.split("|")) for line in (repo.parent / "record").read_text().splitlines()]
 
 
-def test_quick_look_runs_the_digits_experiment_from_an_empty_lock_when_git_holds_the_lock(clone):
-    record = quick_look(clone)
-    assert record["args"].startswith("exp run --name quick-look-digits-")
-    assert "-S data.dataset=digits -S train.max_epochs=4" in record["args"]
-    assert record["lock"] == "absent"
-    if sys.platform == "linux":
-        assert record["warm"] == "yes"  # stages' python -m calls go to scripts/warm_python.py
+def test_quick_look_sets_the_digits_parameters_and_keeps_the_rest(clone):
+    before = yaml.safe_load((clone / "params.yaml").read_text())
+    quick_look(clone)
+    after = yaml.safe_load((clone / "params.yaml").read_text())
+    assert after["data"]["dataset"] == "digits"
+    assert (after["train"]["max_epochs"], after["train"]["max_batch_size"]) == (4, 64)
+    assert after["repeats"]["max_runs"] == 1
+    assert after["variants"] == before["variants"]
+
+
+def test_quick_look_reproduces_warm_from_an_empty_lock_then_saves_the_experiment(clone):
+    (repro, save) = quick_look(clone)
+    assert repro == ("repro", "absent", "warm" if sys.platform == "linux" else "")
+    assert save[0].startswith("exp save --name quick-look-digits-")
 
 
 def test_quick_look_keeps_a_dvc_lock_with_uncommitted_changes(clone):
     (clone / "dvc.lock").write_text("changed, not committed\n")
-    assert quick_look(clone)["lock"] == "changed, not committed"
+    assert quick_look(clone)[0][1] == "changed, not committed"
     assert (clone / "dvc.lock").read_text() == "changed, not committed\n"
