@@ -1,16 +1,18 @@
 """The offline quick look, timed as a new user runs it: a fresh clone of this repository's
 HEAD, then `make quick-look` (the Makefile's QUICK_LOOK: digits, at most 4 epochs; every
-variant, every stage, no network). The issue's target was 5 minutes on 2 cores; see README
-("The first look, offline") for why 51 TensorFlow processes cannot make it.
+variant, every stage, no network; its stages started warm by scripts/warm_python.py). The
+issue's target: under 5 minutes on 2 cores.
 
     python bench/quick_look.py [--keep DIR]
 
 Prints each stage's start offset, then where the time went (seconds per kind of stage, and the
-TensorFlow start-up every train, evaluate and export stage pays in a process of its own, timed
-here as `python -c "import tensorflow, keras"`), then one final line (2026-12-05, 2 cores,
-otherwise idle):
-quick look: 17 variants, 64 stages in 20 min 4 s (load 1.0-2.9); test accuracy 76%-98%
-and on 2026-12-06, on the AVX-512 machine:
+TensorFlow start-up a train, evaluate or export stage would pay in a process of its own, against
+the warm start the quick look gives it), then one final line. On the AVX-512 machine, idle,
+2026-12-06, 3 runs:
+quick look: 17 variants, 64 stages in 4 min 25 s (load 0.4-1.2); test accuracy 74%-98%
+quick look: 17 variants, 64 stages in 4 min 36 s (load 0.9-1.2); test accuracy 74%-98%
+quick look: 17 variants, 64 stages in 4 min 35 s (load 0.9-0.9); test accuracy 74%-98%
+and before the warm starts and the other changes (README, "The first look, offline"), the same day:
 quick look: 17 variants, 64 stages in 8 min 50 s (load 0.9-1.1); test accuracy 74%-98%
 """
 

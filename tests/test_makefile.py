@@ -2,6 +2,7 @@
 start from (a fake `dvc` first on PATH records each call; nothing trains)."""
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -71,3 +72,12 @@ def test_quick_look_keeps_a_dvc_lock_with_uncommitted_changes(clone):
     (clone / "dvc.lock").write_text("changed, not committed\n")
     assert quick_look(clone)[0][1] == "changed, not committed"
     assert (clone / "dvc.lock").read_text() == "changed, not committed\n"
+
+
+def test_the_readme_shows_the_quick_looks_settings():
+    """README "The first look, offline" gives the quick look as one `dvc exp run`: same settings."""
+    makefile = (REPO / "Makefile").read_text()
+    settings = re.search(r"^QUICK_LOOK = (.*)$", makefile, re.MULTILINE).group(1).split()
+    readme = (REPO / "README.md").read_text()
+    command = re.search(r"dvc exp run --name quick-look-digits-<time> (.*?)\n```", readme, re.DOTALL).group(1)
+    assert re.findall(r"-S (\S+)", command) == settings
