@@ -1,26 +1,30 @@
 """Run a command whose `python -m <module>` processes start warm: TensorFlow already imported.
 
-    python scripts/warm_python.py dvc exp run ...        # what `make quick-look` runs
+    python scripts/warm_python.py dvc repro        # what `make quick-look` runs
 
-Every stage of the quick look is a `python -m stages.<name>` process, and each one spent about
-4-5 s importing TensorFlow, Keras, scikit-learn and matplotlib before any work (51 of them: about
-4 minutes of a 9-minute quick look). Here one server process imports them once; the command runs
-with a `python` first on its PATH that hands `-m <module> args` to the server, which forks a
-child for it. The child takes over the caller's standard streams, working directory and
-environment, imports the project's own code fresh (the server imports none of it, so DVC's deps
-stay the whole truth) and runs the module as `python -m` would; its exit code, or the signal
-that ended it, becomes the caller's. Ctrl-C and kill are passed on to the child.
+Every stage of the quick look is a `python -m stages.<name>` process, and each one spent
+3.4-3.7 s importing TensorFlow, Keras and scikit-learn before any work (51 of them: about 3 of
+the quick look's 9 minutes). Here one server process imports them once; the command runs with a
+`python` first on its PATH that hands `-m <module> args` to the server, which forks a child for
+it. The child takes over the caller's standard streams, working directory and environment,
+imports the project's own code fresh (the server imports none of it, so DVC's deps stay the
+whole truth) and runs the module as `python -m` would; its exit code, or the signal that ended
+it, becomes the caller's. Ctrl-C and kill are passed on to the child.
 
 Any other `python` call (`-c`, a script, options), a call while the server is not up, or an
 environment that differs in what TensorFlow and Keras read when imported, runs the real
-`python` as usual. Forking a process that has imported TensorFlow is safe only before its
-runtime starts threads: the server imports and never runs an op; and only on Linux (macOS
-frameworks are not fork-safe), so elsewhere the command runs as given.
+`python` as usual. Forking is safe here because the server only imports: TensorFlow's runtime
+and its thread pools start with the first op, in the child (onnxruntime, which starts a thread
+when imported, is left to the children). Linux only (macOS frameworks are not fork-safe):
+elsewhere the command runs as given.
 """
 
+import atexit
 import gc
+import io
 import json
 import os
+import runpy
 import select
 import shutil
 import signal
@@ -40,7 +44,7 @@ WARM_IMPORTS = (
     *("tensorflow", "keras", "sklearn.metrics", "matplotlib.figure", "matplotlib.backends.backend_agg"),
     *("pandas", "yaml", "PIL.Image", "PIL.JpegImagePlugin", "PIL.PngImagePlugin"),
     *("dvclive", "dvclive.keras", "dvc.repo", "scmrepo.git"),
-    *("tf2onnx", "ai_edge_litert.interpreter"),  # not onnxruntime: it starts a thread on import
+    *("tf2onnx", "ai_edge_litert.interpreter"),
 )
 IMPORT_TIME_PREFIXES = ("TF_", "KERAS_", "CUDA_", "PYTHON")
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -285,8 +289,6 @@ def run_child(request, fds, connection):
 
 def reopen_standard_streams(environ):
     """Standard streams over the caller's descriptors, buffered as Python would buffer them there."""
-    import io
-
     unbuffered = bool(environ.get("PYTHONUNBUFFERED"))
     for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
         binary = open(fd, "rb" if fd == 0 else "wb", closefd=False)
@@ -303,9 +305,6 @@ def reopen_standard_streams(environ):
 
 def run_module(module):
     """Run `module` as __main__; the exit code `python -m module` would end with."""
-    import atexit
-    import runpy
-
     try:
         runpy.run_module(module, run_name="__main__", alter_sys=True)
         code = 0
