@@ -43,7 +43,7 @@ run: install
 # grows from empty. The stages' `python -m` processes start warm, forked from one that imported
 # TensorFlow once (scripts/warm_python.py; Linux only, elsewhere they start as usual).
 quick-look:
-	@if git diff --quiet HEAD -- dvc.lock 2>/dev/null; then rm -f dvc.lock; fi
+	@if git ls-files --error-unmatch dvc.lock >/dev/null 2>&1 && git diff --quiet HEAD -- dvc.lock; then rm dvc.lock; fi
 	$(PYTHON) -c "import sys; from dvc.utils.hydra import apply_overrides; apply_overrides('params.yaml', sys.argv[1:])" \
 	  $(QUICK_LOOK)
 	$(PYTHON) scripts/warm_python.py dvc repro

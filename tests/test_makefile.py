@@ -74,6 +74,13 @@ def test_quick_look_keeps_a_dvc_lock_with_uncommitted_changes(clone):
     assert (clone / "dvc.lock").read_text() == "changed, not committed\n"
 
 
+def test_quick_look_keeps_a_dvc_lock_git_does_not_hold(clone):
+    subprocess.run(["git", "rm", "-q", "--cached", "dvc.lock"], cwd=clone, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "untrack"], cwd=clone)
+    assert quick_look(clone)[0][1] == "committed"
+    assert (clone / "dvc.lock").read_text() == "committed\n"
+
+
 def test_the_readme_shows_the_quick_looks_settings():
     """README "The first look, offline" gives the quick look as one `dvc exp run`: same settings."""
     makefile = (REPO / "Makefile").read_text()
