@@ -8,11 +8,12 @@ issue's target: under 5 minutes on 2 cores.
 Prints each stage's start offset, then where the time went (seconds per kind of stage, and the
 TensorFlow start-up a train, evaluate or export stage would pay in a process of its own, against
 the warm start the quick look gives it), then one final line. On the AVX-512 machine, idle,
-2026-12-06, 4 runs (in the last, TensorFlow's cold start took 4.2 s against 3.4-3.6 s before):
+2026-12-06, 5 runs (in the last two, TensorFlow's cold start took 4.1-4.2 s against 3.4-3.6 s):
 quick look: 17 variants, 64 stages in 4 min 25 s (load 0.4-1.2); test accuracy 74%-98%
 quick look: 17 variants, 64 stages in 4 min 36 s (load 0.9-1.2); test accuracy 74%-98%
 quick look: 17 variants, 64 stages in 4 min 35 s (load 0.9-0.9); test accuracy 74%-98%
 quick look: 17 variants, 64 stages in 4 min 56 s (load 0.5-1.0); test accuracy 74%-98%
+quick look: 17 variants, 64 stages in 4 min 51 s (load 0.4-1.0); test accuracy 74%-98%
 and before the warm starts and the other changes (README, "The first look, offline"), the same day:
 quick look: 17 variants, 64 stages in 8 min 50 s (load 0.9-1.1); test accuracy 74%-98%
 """
