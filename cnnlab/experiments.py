@@ -20,8 +20,9 @@ from cnnlab.errors import UserError
 from cnnlab.layout import metrics_path, running_live_path
 
 # params: params.yaml as a nested dict; metrics: {file: {key: value}} of the files DVC could read;
-# baseline: the workspace or a commit rather than an experiment
-Experiment = namedtuple("Experiment", "name params metrics baseline")
+# baseline: the workspace or a commit rather than an experiment; baseline_params: the params of
+# the commit an experiment ran on (a baseline's own)
+Experiment = namedtuple("Experiment", "name params metrics baseline baseline_params")
 
 
 def dvc_exp_show():
@@ -55,20 +56,24 @@ def experiments(shown):
     by its experiments (newest first)."""
     runs = []
     for baseline in shown:
-        runs.append(row_experiment(baseline, baseline=True))
+        base = row_experiment(baseline, baseline_params=None)
+        runs.append(base)
         for experiment in baseline.get("experiments") or []:
             if (experiment.get("executor") or {}).get("state") in UNFINISHED:
                 continue  # its files are the baseline's until its stages finish
-            runs += [row_experiment(revision, baseline=False) for revision in experiment.get("revs", [])[:1]]
+            runs += [row_experiment(revision, base.params) for revision in experiment.get("revs", [])[:1]]
     return runs
 
 
-def row_experiment(row, baseline):
+def row_experiment(row, baseline_params):
+    """The row as an Experiment: a baseline when `baseline_params` is None, else an experiment
+    that ran on a commit with those params."""
     data = row.get("data") or {}
     params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
     metrics = {path: flat(found["data"]) for path, found in (data.get("metrics") or {}).items() if "data" in found}
     name = row.get("name") or (row["rev"] if row["rev"] == "workspace" else row["rev"][:7])
-    return Experiment(name, params, metrics, baseline)
+    is_baseline = baseline_params is None
+    return Experiment(name, params, metrics, is_baseline, params if is_baseline else baseline_params)
 
 
 def flat(tree, prefix=""):

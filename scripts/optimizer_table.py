@@ -33,7 +33,6 @@ CLASSES = 10
 def study_results(runs):
     """({(row, optimizer): (best validation accuracy, test accuracy)} of our runs, the names of
     the experiments of a study family left out because they change more than the study does)."""
-    baseline_of = {id(run): baseline for run, baseline in with_baselines(runs)}
     left_out = []
 
     def cells_of(run):
@@ -44,9 +43,7 @@ def study_results(runs):
                 continue
             if implementation and settings.get("options", {}).get("implementation", "hand") != implementation:
                 continue
-            if not run.baseline and not same_study_settings(
-                run, baseline_of[id(run)], variant, ROW_OPTIONS.get(row, ())
-            ):
+            if not same_study_settings(run, variant, ROW_OPTIONS.get(row, ())):
                 left_out.append(run.name)
                 continue
             yield row, settings.get("optimizer", {}).get("name", "adam")
@@ -62,18 +59,9 @@ def study_results(runs):
     return results, list(dict.fromkeys(left_out))
 
 
-def with_baselines(runs):
-    """(run, the baseline it ran on) for each run; `runs` in `dvc exp show`'s order list each
-    baseline before its experiments."""
-    baseline = None
-    for run in runs:
-        baseline = run if run.baseline else baseline
-        yield run, baseline
-
-
-def same_study_settings(run, baseline, variant, row_options):
+def same_study_settings(run, variant, row_options):
     """Whether `run` changed nothing of its baseline's `variant`, `train` and `data` settings but
-    the optimizer and `row_options`."""
+    the optimizer and `row_options` (a baseline is its own)."""
 
     def settings(params):
         family = dict((params.get("variants") or {}).get(variant) or {})
@@ -87,7 +75,7 @@ def same_study_settings(run, baseline, variant, row_options):
             {key: value for key, value in data.items() if key not in LOCAL_DATA_KEYS},
         )
 
-    return settings(run.params) == settings(baseline.params)
+    return settings(run.params) == settings(run.baseline_params)
 
 
 def learned(accuracy, classes=CLASSES):

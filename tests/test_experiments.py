@@ -49,6 +49,24 @@ def test_rows_in_dvc_order_with_their_params_and_readable_metrics():
     assert experiments([exp_show_row("fedcba9876")])[0].name == "fedcba9"  # a commit without a branch
 
 
+def test_each_run_carries_the_params_of_the_commit_it_ran_on():
+    def params(epochs):
+        return {"variants": {"a": {"epochs": epochs}}}
+
+    shown = [
+        exp_show_row("workspace", params=params(1)),
+        exp_show_row("0123456789abcdef", "main", params(2), experiments=[exp_show_row("1a2b3c4d5e", "e", params(3))]),
+        exp_show_row("fedcba9876543210", "old", params(4), experiments=[exp_show_row("5d6e7f8a9b", "f", params(5))]),
+    ]
+    assert [(run.name, run.baseline_params) for run in experiments(shown)] == [
+        ("workspace", params(1)),
+        ("main", params(2)),
+        ("e", params(2)),
+        ("old", params(4)),
+        ("f", params(4)),
+    ]
+
+
 def test_an_experiment_still_running_is_left_out_it_shows_the_baselines_metrics():
     running = exp_show_row(
         "workspace", "still-training", params=VARIANTS, metrics={"metrics/a.json": {"test_accuracy": 0.55}}
