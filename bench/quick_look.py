@@ -70,13 +70,15 @@ def tensorflow_start_seconds(clone, tries=3):
             f"for try in $(seq {tries}); do s=$(date +%s.%N); python -m tensorflow_start; "
             'e=$(date +%s.%N); echo "$s $e"; done'
         )
-        starts = {}
-        for kind, command in (("cold", ["sh", "-c", timed]), ("warm", [sys.executable, str(clone / WARM_PYTHON)])):
-            if kind == "warm":
-                command += ["sh", "-c", f"sleep 10; {timed}"]  # the server imports first
-            output = subprocess.run(command, cwd=scratch, check=True, capture_output=True, text=True).stdout
-            starts[kind] = min(float(end) - float(begin) for begin, end in map(str.split, output.splitlines()))
-    return starts["cold"], starts["warm"]
+        cold = ["sh", "-c", timed]
+        warm = [sys.executable, str(clone / WARM_PYTHON), "sh", "-c", f"sleep 10; {timed}"]  # the server imports first
+        return tuple(fastest_start(command, scratch) for command in (cold, warm))
+
+
+def fastest_start(command, cwd):
+    """The shortest of the start-to-end times `command` prints, a "start end" pair a line."""
+    output = subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True).stdout
+    return min(float(end) - float(begin) for begin, end in map(str.split, output.splitlines()))
 
 
 def breakdown(starts, end, start_seconds):

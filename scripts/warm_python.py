@@ -153,22 +153,33 @@ def run_in_server(address, args):
 
 
 def receive_number(connection):
+    data = receive_exactly(connection, HEADER.size)
+    return None if data is None else HEADER.unpack(data)[0]
+
+
+def receive_exactly(connection, size):
+    """`size` bytes from the stream, or None if it ends first."""
     data = b""
-    while len(data) < HEADER.size:
-        chunk = connection.recv(HEADER.size - len(data))
+    while len(data) < size:
+        chunk = connection.recv(size - len(data))
         if not chunk:
             return None
         data += chunk
-    return HEADER.unpack(data)[0]
+    return data
 
 
 def exit_like(status):
     """End this process as the child ended: same exit code, or killed by the same signal."""
     code = os.waitstatus_to_exitcode(status)
     if code < 0:
-        signal.signal(-code, signal.SIG_DFL)
-        os.kill(os.getpid(), -code)
+        die_of(-code)
     sys.exit(code)
+
+
+def die_of(number):
+    """End this process by signal `number`, as an uncaught Ctrl-C ends Python."""
+    signal.signal(number, signal.SIG_DFL)
+    os.kill(os.getpid(), number)
 
 
 # ---- the server: import once, fork a child per request ----
@@ -238,14 +249,8 @@ def receive_request(connection):
     message, fds, _, _ = socket.recv_fds(connection, HEADER.size, 3)
     if len(message) < HEADER.size or len(fds) != 3:
         return None, fds
-    size = HEADER.unpack(message)[0]
-    payload = b""
-    while len(payload) < size:
-        chunk = connection.recv(size - len(payload))
-        if not chunk:
-            return None, fds
-        payload += chunk
-    return json.loads(payload), fds
+    payload = receive_exactly(connection, HEADER.unpack(message)[0])
+    return (None if payload is None else json.loads(payload)), fds
 
 
 def report_ended_children(waiting):
@@ -322,9 +327,8 @@ def run_module(module):
             stream.flush()
         except (OSError, ValueError):
             pass
-    if code < 0:  # die of the signal, as Python does after an uncaught KeyboardInterrupt
-        signal.signal(-code, signal.SIG_DFL)
-        os.kill(os.getpid(), -code)
+    if code < 0:
+        die_of(-code)
     return code
 
 
